@@ -1,0 +1,190 @@
+"""The `friction` command line. Each command parses flags and calls one job; user errors
+(`FrictionError`) end as one line on stderr and exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, ParamSpec, TypeVar
+
+import typer
+
+from features.errors import FrictionError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="friction",
+    help="Predict customer dissatisfaction from behavioural clickstreams.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+USER_ERROR = 2
+
+
+class Engine(StrEnum):
+    local = "local"
+    spark = "spark"
+
+
+def user_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn a `FrictionError` into one line on stderr and exit code 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except FrictionError as exc:
+            typer.echo(f"friction {command.__name__}: error: {exc}", err=True)
+            raise typer.Exit(USER_ERROR) from None
+
+    return wrapper
+
+
+def not_yet(command: str, issue: str) -> None:
+    typer.echo(f"friction {command}: not available yet ({issue} is not done)", err=True)
+    raise typer.Exit(USER_ERROR)
+
+
+ConfigOpt = Annotated[Path, typer.Option("--config", help="friction.toml", exists=True, dir_okay=False)]
+EventsOpt = Annotated[Path, typer.Option("--events", help="Events: CSV, Parquet or JSON Lines (.gz)", exists=True)]
+FeaturesOpt = Annotated[Path, typer.Option("--features", help="Feature table (Parquet)", exists=True)]
+ModelOpt = Annotated[str, typer.Option("--model", help="Model directory, runs:/... or models:/NAME@alias")]
+EngineOpt = Annotated[Engine, typer.Option("--engine", help="Where the job runs")]
+
+
+@app.command()
+@user_errors
+def simulate(
+    out: Annotated[Path, typer.Option("--out", help="Output folder", file_okay=False)],
+    sessions: Annotated[int, typer.Option("--sessions", min=1, help="Sessions to simulate")] = 20_000,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same bytes)")] = 0,
+) -> None:
+    """Write a simulated world: events, surveys, ground truth and a ready friction.toml."""
+    from pipelines.jobs import run_simulate
+
+    run_simulate(sessions=sessions, seed=seed, out=out)
+
+
+@app.command()
+@user_errors
+def validate(
+    config: ConfigOpt,
+    events: EventsOpt,
+    quarantine: Annotated[
+        Path | None, typer.Option("--quarantine", help="Where bad rows go (default: beside the events)")
+    ] = None,
+) -> None:
+    """Read events, check them against the contract, quarantine malformed rows."""
+    from pipelines.jobs import run_validate
+
+    run_validate(config_path=config, events_path=events, quarantine=quarantine)
+
+
+@app.command()
+@user_errors
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Output folder", file_okay=False)] = Path("demo-output"),
+    sessions: Annotated[int, typer.Option("--sessions", min=1)] = 20_000,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """The main job end to end on embedded defaults, on a simulated world."""
+    from pipelines.jobs import run_demo
+
+    run_demo(out=out, sessions=sessions, seed=seed)
+
+
+@app.command()
+@user_errors
+def features(
+    config: ConfigOpt,
+    events: EventsOpt,
+    out: Annotated[Path, typer.Option("--out", help="FEATURES.parquet", dir_okay=False)],
+    engine: EngineOpt = Engine.local,
+    spark_master: Annotated[str | None, typer.Option("--spark-master", help="Spark master URL")] = None,
+) -> None:
+    """Turn events into one row of moment features per session."""
+    not_yet("features", "the moment-features issue")
+
+
+@app.command()
+@user_errors
+def train(
+    config: ConfigOpt,
+    features: FeaturesOpt,
+    out: Annotated[Path | None, typer.Option("--out", help="Model directory")] = None,
+    register: Annotated[str | None, typer.Option("--register", help="Register as this model name")] = None,
+    tune: Annotated[int | None, typer.Option("--tune", min=1, help="Tuning trials")] = None,
+) -> None:
+    """Train a calibrated LightGBM friction model, tracked in MLflow."""
+    not_yet("train", "the training issue")
+
+
+@app.command()
+@user_errors
+def report(
+    model: ModelOpt,
+    features: FeaturesOpt,
+    out: Annotated[Path, typer.Option("--out", help="Report folder", file_okay=False)],
+) -> None:
+    """Write the analyst report: moments of truth, journey map, trends, segments."""
+    not_yet("report", "the explanations issue")
+
+
+@app.command()
+@user_errors
+def score(
+    model: ModelOpt,
+    events: EventsOpt,
+    out: Annotated[Path, typer.Option("--out", help="SCORES.parquet", dir_okay=False)],
+    engine: EngineOpt = Engine.local,
+    explain: Annotated[bool, typer.Option("--explain", help="Add drivers and contributions")] = False,
+) -> None:
+    """Score sessions in batch: calibrated risk, band and (with --explain) drivers."""
+    not_yet("score", "the explanations issue")
+
+
+@app.command()
+@user_errors
+def promote(name: Annotated[str, typer.Option("--name", help="Registered model name")]) -> None:
+    """Move the `champion` alias to the newest version if it beats the champion."""
+    not_yet("promote", "the training issue")
+
+
+@app.command()
+@user_errors
+def retrain(
+    config: ConfigOpt,
+    events: EventsOpt,
+    name: Annotated[str, typer.Option("--name", help="Registered model name")],
+) -> None:
+    """Features -> train -> register -> promote, for scheduled use."""
+    not_yet("retrain", "the training issue")
+
+
+@app.command()
+@user_errors
+def serve(
+    model: ModelOpt,
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1)] = 1,
+) -> None:
+    """Serve the risk API (FastAPI, uvicorn)."""
+    not_yet("serve", "the risk API issue")
+
+
+def main() -> None:
+    app(prog_name="friction")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
