@@ -1,9 +1,9 @@
 """Errors a user can cause, and that every entry point reports as one clear line.
 
-    FrictionError          base: the CLI prints its message and exits non-zero
-    ├── ConfigError        friction.toml or a flag is wrong (names the key)
-    ├── SchemaError        an input lacks a required column (names it, "did you mean")
-    └── DataQualityError   too many malformed rows (names the rate and the limit)
+FrictionError          base: the CLI prints its message and exits non-zero
+├── ConfigError        friction.toml or a flag is wrong (names the key)
+├── SchemaError        an input lacks a required column (names it, "did you mean")
+└── DataQualityError   too many malformed rows (names the rate and the limit)
 """
 
 from __future__ import annotations

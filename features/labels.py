@@ -1,15 +1,40 @@
-"""Label specs: what "dissatisfied" means for this data (`[label]`)."""
+"""Label specs: what "dissatisfied" means for this data (`[label]`), and how labels attach.
+
+- `event`: a session is dissatisfied when it holds a label event (support contact,
+  complaint). Leakage cutoff: features see only events strictly *before* the first label
+  event, so a journey event with the same timestamp as the label event is left out too.
+- `column`: a session-level 0/1 column already in the events (the largest value of the
+  session counts; a session with only empty values stays unlabelled).
+- `survey`: responses joined by session id, or by user to the latest session ending at or
+  before the response within `window_hours`; dissatisfied when score <= threshold. When
+  several responses reach one session, its lowest score counts.
+Label events never become features, whatever the kind. Sessions without a known label
+stay in the feature table with `label_known = False`, for scoring.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
+import pandas as pd
 from pydantic import Field, model_validator
 
+from features.errors import ConfigError, DataQualityError, SchemaError
+from features.schema import did_you_mean
 from features.section import Section
+from features.sessions import offsets, run_starts
 
-__all__ = ["LabelConfig", "SurveyLabelConfig"]
+__all__ = [
+    "LabelConfig",
+    "SurveyLabelConfig",
+    "attach_survey_labels",
+    "column_labels",
+    "event_cutoff",
+]
+
+_NEVER = np.iinfo(np.int64).max
 
 
 class SurveyLabelConfig(Section):
@@ -38,3 +63,97 @@ class LabelConfig(Section):
         if self.kind == "column" and not self.column:
             raise ValueError("kind = 'column' needs `column`, the session-level 0/1 column")
         return self
+
+
+def event_cutoff(
+    starts: np.ndarray, ts: np.ndarray, is_label: np.ndarray, session: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(events to keep, sessions with a label event) for events laid out session by session.
+
+    Keeps the journey events strictly before their session's first label event.
+    """
+    labels = offsets(is_label)
+    first_label = np.full(len(starts), _NEVER, dtype=np.int64)
+    if labels.size:
+        firsts = labels[run_starts(session[labels])]
+        first_label[session[firsts]] = ts[firsts]
+    keep = ~is_label & (ts < first_label[session])
+    return keep, first_label != _NEVER
+
+
+def column_labels(values: np.ndarray, starts: np.ndarray, column: str) -> np.ndarray:
+    """The session label from a 0/1 column (events laid out by session): its largest value, NaN if none."""
+    bad = ~np.isnan(values) & (values != 0) & (values != 1)
+    if bad.any():
+        shown = ", ".join(f"{v:g}" for v in np.unique(values[bad])[:5])
+        raise DataQualityError(f"label column `{column}` must hold 0 or 1 (or be empty); found {shown}")
+    if len(starts) == 0:
+        return np.empty(0)
+    return np.asarray(np.fmax.reduceat(values, starts), dtype=np.float64)
+
+
+def _column(frame: pd.DataFrame, name: str | None, what: str) -> str:
+    if name is None or name not in frame.columns:
+        hint = did_you_mean(name or "", [str(c) for c in frame.columns])
+        raise SchemaError(
+            f"survey responses lack the {what} column `{name}`{hint}; columns: {list(frame.columns)}"
+        )
+    return name
+
+
+def _scores(surveys: pd.DataFrame, column: str) -> pd.Series:
+    scores = pd.to_numeric(surveys[column], errors="coerce")
+    bad = surveys[column].notna() & scores.isna()
+    if bad.any():
+        shown = ", ".join(repr(v) for v in surveys.loc[bad, column].unique()[:5])
+        raise DataQualityError(f"survey score column `{column}` must be numeric; found {shown}")
+    return scores.astype(np.float64)
+
+
+def _by_user(features: pd.DataFrame, responses: pd.DataFrame, survey: SurveyLabelConfig) -> pd.DataFrame:
+    """Each response joined to its user's latest session ending at or before it, within the window."""
+    user_col = _column(responses, survey.user_id, "user id")
+    time_col = _column(responses, survey.timestamp, "timestamp")
+    when = pd.to_datetime(responses[time_col], utc=True, format="ISO8601").dt.as_unit("us")
+    left = pd.DataFrame(
+        {"user_id": responses[user_col].astype("str"), "at": when, "score": responses["_score"]}
+    )
+    left = left[left["user_id"].notna() & left["at"].notna()].sort_values("at", kind="stable")
+    right = features.loc[features["user_id"].notna(), ["user_id", "session_end", "session_id"]]
+    right = right.astype({"user_id": "str"}).sort_values("session_end", kind="stable")
+    joined = pd.merge_asof(
+        left,
+        right,
+        left_on="at",
+        right_on="session_end",
+        by="user_id",
+        direction="backward",
+        tolerance=pd.Timedelta(hours=survey.window_hours),
+    )
+    return joined.loc[joined["session_id"].notna(), ["session_id", "score"]]
+
+
+def attach_survey_labels(features: pd.DataFrame, surveys: pd.DataFrame, config: LabelConfig) -> pd.DataFrame:
+    """A copy of the feature table with `label`/`label_known` set from survey responses."""
+    survey = config.survey
+    if survey is None:
+        raise ConfigError("attach_survey_labels needs [label.survey] (kind = 'survey') in the config")
+    responses = surveys.assign(_score=_scores(surveys, _column(surveys, survey.score, "score")))
+    responses = responses[responses["_score"].notna()]
+    session_col = survey.session_id if survey.session_id in responses.columns else None
+    direct = responses[session_col].notna() if session_col else pd.Series(False, index=responses.index)
+    matched = [pd.DataFrame({"session_id": pd.Series(dtype="str"), "score": pd.Series(dtype=np.float64)})]
+    if session_col:
+        direct_rows = responses.loc[direct]
+        matched.append(pd.DataFrame({"session_id": direct_rows[session_col], "score": direct_rows["_score"]}))
+    if (~direct).any():
+        matched.append(_by_user(features, responses[~direct], survey))
+    scores = pd.concat(matched).astype({"session_id": "str"}).groupby("session_id")["score"].min()
+    lowest = scores.reindex(features["session_id"].astype("str")).to_numpy()
+    known = ~np.isnan(lowest)
+    out = features.copy()
+    out["label"] = np.where(
+        known, (lowest <= survey.threshold).astype(np.float64), out["label"].to_numpy(np.float64)
+    )
+    out["label_known"] = known | out["label_known"].to_numpy(bool)
+    return out

@@ -1,18 +1,334 @@
-"""Friction signals and their thresholds (`[signals]`)."""
+"""Friction signals: small named functions over a `Journey`, thresholds in `[signals]`.
+
+Each signal returns the offsets of the events where it fires, one per occurrence; the
+featurizer counts them per session and per touchpoint (the touchpoint of that event).
+Defaults come from established tools where one exists:
+- rage clicks: posthog-js `RageClick` (3 clicks, each < 1000 ms and < 30 px Manhattan
+  distance from the previous one; a burst counts once, however long it goes on);
+- dead clicks: PostHog's dead-click autocapture (no reaction within 2500 ms);
+- slow loads: Core Web Vitals, where a largest contentful paint over 4 s is "poor";
+- quick backs: the usual 5-second "quick back" of session-replay tools.
+The other windows are this project's choices, documented on their fields.
+A signal whose input column is absent is skipped (and recorded), never invented.
+"""
 
 from __future__ import annotations
 
-from pydantic import Field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
+import numpy as np
+from pydantic import Field, field_validator
+
+from features.schema import did_you_mean
 from features.section import Section
+from features.sessions import Journey, offsets
 
-__all__ = ["SignalsConfig"]
+__all__ = ["SIGNALS", "SIGNAL_NAMES", "Signal", "SignalsConfig", "select_signals"]
+
+_MS = 1_000  # microseconds per millisecond
+_S = 1_000_000
+_NONE = np.empty(0, dtype=np.int64)
 
 
 class SignalsConfig(Section):
-    """Thresholds of the friction signals (see features/signals.py for their sources)."""
+    """Thresholds of the friction signals, and the event names they look for."""
 
+    click_event: str = "click"
+    error_event: str = "error"
+    submit_event: str = "submit"
+    search_event: str = "search"
+    page_view_event: str = "page_view"
+    # PostHog: a burst of >= 3 clicks on one spot, each < 1000 ms after the previous.
     rage_click_min_clicks: int = Field(default=3, ge=2)
     rage_click_max_interval_ms: float = Field(default=1000.0, gt=0)
     rage_click_max_distance_px: float = Field(default=30.0, gt=0)
+    # PostHog: a click with no reaction within 2.5 s.
     dead_click_ms: float = Field(default=2500.0, gt=0)
+    # An error this soon after a click is blamed on the click (covers a server round trip).
+    error_click_ms: float = Field(default=2000.0, gt=0)
+    # Back to the previous touchpoint within 5 s.
+    quick_back_s: float = Field(default=5.0, gt=0)
+    # The same page viewed >= 3 times within 15 s.
+    page_loop_min: int = Field(default=3, ge=2)
+    page_loop_window_s: float = Field(default=15.0, gt=0)
+    # A-B-A-B: >= 4 visits alternating between two touchpoints.
+    ping_pong_min: int = Field(default=4, ge=3)
+    # A search within 60 s of the previous search refines it.
+    search_refinement_s: float = Field(default=60.0, gt=0)
+    # Core Web Vitals: a load over 4 s is poor.
+    slow_load_ms: float = Field(default=4000.0, gt=0)
+    # A pause of over 2 min between two events of a session (reading a page takes less).
+    stall_s: float = Field(default=120.0, gt=0)
+    # A submit within 30 s of the previous submit at the same touchpoint.
+    repeated_submit_s: float = Field(default=30.0, gt=0)
+    # Signals to leave out, by name (see SIGNAL_NAMES).
+    disabled: list[str] = Field(default_factory=list)
+
+    @field_validator("disabled")
+    @classmethod
+    def _known_signals(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if name not in SIGNAL_NAMES:
+                hint = did_you_mean(name, SIGNAL_NAMES)
+                raise ValueError(f"unknown signal `{name}`{hint}; known: {', '.join(SIGNAL_NAMES)}")
+        return names
+
+
+def _chain_position(link: np.ndarray) -> np.ndarray:
+    """Position of each element in its chain, where `link[k]` says k continues k - 1."""
+    index = np.arange(len(link))
+    start = np.where(link, 0, index)
+    np.maximum.accumulate(start, out=start)
+    return index - start
+
+
+def _follows(j: Journey, earlier: np.ndarray, later: np.ndarray, within_us: float) -> np.ndarray:
+    """Pairs (earlier[k], later[k]) of one session, `later` at most `within_us` after."""
+    return np.asarray((j.session[earlier] == j.session[later]) & (j.ts[later] - j.ts[earlier] <= within_us))
+
+
+def _chained(j: Journey, at: np.ndarray, within_us: float) -> np.ndarray:
+    """For at[1:]: same session as the previous offset, and at most `within_us` after it."""
+    session, ts = j.session[at], j.ts[at]
+    return np.asarray((session[1:] == session[:-1]) & (ts[1:] - ts[:-1] <= within_us))
+
+
+def rage_clicks(j: Journey, c: SignalsConfig) -> np.ndarray:
+    """Fires at the click that completes a burst of `rage_click_min_clicks` on one target."""
+    clicks = j.positions(c.click_event)
+    if clicks.size < c.rage_click_min_clicks or j.target is None:
+        return _NONE
+    session, ts, target = j.session[clicks], j.ts[clicks], j.target[clicks]
+    link = np.zeros(clicks.size, dtype=bool)
+    link[1:] = (
+        (session[1:] == session[:-1])
+        & (target[1:] == target[:-1])
+        & (ts[1:] - ts[:-1] < c.rage_click_max_interval_ms * _MS)
+    )
+    if j.x is not None and j.y is not None:
+        x, y = j.x[clicks], j.y[clicks]
+        distance = np.abs(x[1:] - x[:-1]) + np.abs(y[1:] - y[:-1])
+        link[1:] &= ~(distance >= c.rage_click_max_distance_px)  # unknown positions do not break a burst
+    fired: np.ndarray = clicks[_chain_position(link) == c.rage_click_min_clicks - 1]
+    return fired
+
+
+def dead_clicks(j: Journey, c: SignalsConfig) -> np.ndarray:
+    """A click whose next event comes over `dead_click_ms` later (a session's last event is not judged)."""
+    clicks = j.positions(c.click_event)
+    fired: np.ndarray = clicks[j.gap_after[clicks] > c.dead_click_ms * _MS]
+    return fired
+
+
+def errors(j: Journey, c: SignalsConfig) -> np.ndarray:
+    """Every error event."""
+    fired: np.ndarray = j.positions(c.error_event)
+    return fired
+
+
+def error_clicks(j: Journey, c: SignalsConfig) -> np.ndarray:
+    """A click followed by an error within `error_click_ms`."""
+    clicks, errs = j.positions(c.click_event), j.positions(c.error_event)
+    if clicks.size == 0 or errs.size == 0:
+        return _NONE
+    following = np.searchsorted(errs, clicks, side="right")
+    found = following < errs.size
+    nxt = errs[np.minimum(following, errs.size - 1)]
+    fired: np.ndarray = clicks[found & _follows(j, clicks, nxt, c.error_click_ms * _MS)]
+    return fired
+
+
+def quick_backs(j: Journey, c: SignalsConfig) -> np.ndarray:
+    """A visit left within `quick_back_s` to go back to the touchpoint before it (fires at that visit)."""
+    visits = j.visit_starts
+    if visits.size < 3:
+        return _NONE
+    tp, session, ts = j.touchpoint[visits], j.session[visits], j.ts[visits]
+    back = (tp[2:] == tp[:-2]) & (session[2:] == session[:-2]) & (ts[2:] - ts[1:-1] <= c.quick_back_s * _S)
+    fired: np.ndarray = visits[1:-1][back]
+    return fired
+
+
+def page_loops(j: Journey, c: SignalsConfig) -> np.ndarray:
+    """The same page viewed `page_loop_min` times within `page_loop_window_s`; once per episode.
+
+    A view is an arrival on a page or a `page_view_event` (a reload).
+    """
+    if j.page is None:
+        return _NONE
+    view = j.first.copy()
+    view[1:] |= j.page[1:] != j.page[:-1]
+    view[j.positions(c.page_view_event)] = True
+    views = offsets(view & (j.page >= 0))
+    back = c.page_loop_min - 1
+    if views.size <= back:
+        return _NONE
+    key = j.session[views] * (int(j.page.max()) + 1) + j.page[views]
+    order = np.argsort(key, kind="stable")  # views of one page of one session, in time order
+    views, key = views[order], key[order]
+    full = np.zeros(views.size, dtype=bool)
+    full[back:] = (key[back:] == key[:-back]) & (
+        j.ts[views[back:]] - j.ts[views[:-back]] <= c.page_loop_window_s * _S
+    )
+    ongoing = np.zeros(views.size, dtype=bool)
+    ongoing[1:] = full[:-1] & (key[1:] == key[:-1])
+    fired: np.ndarray = np.sort(views[full & ~ongoing])
+    return fired
+
+
+def ping_pongs(j: Journey, c: SignalsConfig) -> np.ndarray:
+    """`ping_pong_min` visits alternating between two touchpoints (A-B-A-B); once per episode."""
+    visits = j.visit_starts
+    if visits.size < 3:
+        return _NONE
+    tp, session = j.touchpoint[visits], j.session[visits]
+    alternate = np.zeros(visits.size, dtype=bool)
+    alternate[2:] = (tp[2:] == tp[:-2]) & (session[2:] == session[:-2])
+    fired: np.ndarray = visits[alternate & (_chain_position(alternate) == c.ping_pong_min - 2)]
+    return fired
+
+
+def funnel_regressions(j: Journey, c: SignalsConfig) -> np.ndarray:
+    """A move back to an earlier funnel stage; fires at the stage left."""
+    stage = j.stages[j.touchpoint]
+    steps = offsets(stage >= 0)
+    session, stage = j.session[steps], stage[steps]
+    fired: np.ndarray = steps[:-1][(session[1:] == session[:-1]) & (stage[1:] < stage[:-1])]
+    return fired
+
+
+def no_result_searches(j: Journey, c: SignalsConfig) -> np.ndarray:
+    """A search whose `value` (number of results) is 0."""
+    if j.value is None:
+        return _NONE
+    searches = j.positions(c.search_event)
+    fired: np.ndarray = searches[j.value[searches] == 0]
+    return fired
+
+
+def search_refinements(j: Journey, c: SignalsConfig) -> np.ndarray:
+    """A search within `search_refinement_s` of the session's previous search."""
+    searches = j.positions(c.search_event)
+    fired: np.ndarray = searches[1:][_chained(j, searches, c.search_refinement_s * _S)]
+    return fired
+
+
+def slow_loads(j: Journey, c: SignalsConfig) -> np.ndarray:
+    """A load (`load_ms`) over `slow_load_ms`."""
+    if j.load_ms is None:
+        return _NONE
+    fired: np.ndarray = offsets(j.load_ms > c.slow_load_ms)
+    return fired
+
+
+def stalls(j: Journey, c: SignalsConfig) -> np.ndarray:
+    """A pause over `stall_s` before the session's next event (fires at the event before it)."""
+    fired: np.ndarray = offsets(j.gap_after > c.stall_s * _S)
+    return fired
+
+
+def repeated_submits(j: Journey, c: SignalsConfig) -> np.ndarray:
+    """A submit within `repeated_submit_s` of the previous submit at the same touchpoint."""
+    submits = j.positions(c.submit_event)
+    touchpoint = j.touchpoint[submits]
+    same = touchpoint[1:] == touchpoint[:-1]
+    fired: np.ndarray = submits[1:][same & _chained(j, submits, c.repeated_submit_s * _S)]
+    return fired
+
+
+@dataclass(frozen=True)
+class Signal:
+    name: str
+    compute: Callable[[Journey, SignalsConfig], np.ndarray]
+    # Optional event columns it cannot do without.
+    requires: tuple[str, ...]
+    # One-line meaning per touchpoint, formatted with `touchpoint` and the SignalsConfig fields.
+    meaning: str
+
+
+SIGNALS: tuple[Signal, ...] = (
+    Signal(
+        "rage_clicks",
+        rage_clicks,
+        ("target",),
+        "rage-click bursts at {touchpoint}: {rage_click_min_clicks}+ clicks on one target, each under "
+        "{rage_click_max_interval_ms:g} ms and {rage_click_max_distance_px:g} px from the previous",
+    ),
+    Signal(
+        "dead_clicks",
+        dead_clicks,
+        (),
+        "clicks at {touchpoint} followed by nothing for over {dead_click_ms:g} ms",
+    ),
+    Signal("errors", errors, (), "error events at {touchpoint}"),
+    Signal(
+        "error_clicks",
+        error_clicks,
+        (),
+        "clicks at {touchpoint} followed by an error within {error_click_ms:g} ms",
+    ),
+    Signal(
+        "quick_backs",
+        quick_backs,
+        (),
+        "visits to {touchpoint} left within {quick_back_s:g} s to go back to the touchpoint before",
+    ),
+    Signal(
+        "page_loops",
+        page_loops,
+        ("page",),
+        "page loops at {touchpoint}: one page viewed {page_loop_min}+ times within {page_loop_window_s:g} s",
+    ),
+    Signal(
+        "ping_pongs",
+        ping_pongs,
+        (),
+        "ping-pong episodes reaching {touchpoint}: {ping_pong_min}+ visits alternating between two places",
+    ),
+    Signal(
+        "funnel_regressions",
+        funnel_regressions,
+        (),
+        "moves back from {touchpoint} to an earlier funnel stage",
+    ),
+    Signal(
+        "no_result_searches",
+        no_result_searches,
+        ("value",),
+        "searches at {touchpoint} that returned no results",
+    ),
+    Signal(
+        "search_refinements",
+        search_refinements,
+        (),
+        "searches at {touchpoint} within {search_refinement_s:g} s of the previous search",
+    ),
+    Signal("slow_loads", slow_loads, ("load_ms",), "loads at {touchpoint} slower than {slow_load_ms:g} ms"),
+    Signal("stalls", stalls, (), "pauses of over {stall_s:g} s at {touchpoint} before the next event"),
+    Signal(
+        "repeated_submits",
+        repeated_submits,
+        (),
+        "submits at {touchpoint} repeated within {repeated_submit_s:g} s",
+    ),
+)
+SIGNAL_NAMES: tuple[str, ...] = tuple(s.name for s in SIGNALS)
+
+
+def select_signals(
+    config: SignalsConfig, columns: Iterable[str]
+) -> tuple[tuple[Signal, ...], dict[str, str]]:
+    """The signals to compute on input with these columns, and the skipped ones with the reason."""
+    present = set(columns)
+    chosen: list[Signal] = []
+    skipped: dict[str, str] = {}
+    for signal in SIGNALS:
+        missing = [col for col in signal.requires if col not in present]
+        if signal.name in config.disabled:
+            skipped[signal.name] = "disabled in [signals]"
+        elif missing:
+            skipped[signal.name] = f"missing column `{missing[0]}`"
+        else:
+            chosen.append(signal)
+    return tuple(chosen), skipped

@@ -1,0 +1,228 @@
+"""Presets: where the canonical columns live in GA4, Snowplow and Segment exports.
+
+A preset lists, for each canonical column, the raw columns to look for: the ones present are
+coalesced row by row in order (Snowplow's `derived_tstamp`, else `collector_tstamp`). Nested
+fields use the dotted names the reader gives them (`device.category`). What a plain column
+cannot express is *derived* into virtual columns first: GA4 keeps the session id inside the
+`event_params` key/value list, and it is only unique per user.
+
+`plan_columns` merges a preset with `[events]`: every key the user wrote wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from features.config import CANONICAL_COLUMNS, EventsConfig, TimestampUnit
+from features.errors import SchemaError
+
+__all__ = ["PRESETS", "ColumnPlan", "Preset", "expand_key_values", "plan_columns"]
+
+Derive = Callable[[pd.DataFrame], dict[str, pd.Series]]
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    columns: Mapping[str, tuple[str, ...]]  # canonical -> raw candidates, coalesced in order
+    context: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    timestamp_unit: TimestampUnit = "auto"
+    derive: Derive | None = None  # raw frame -> virtual columns the candidates may name
+
+
+@dataclass(frozen=True)
+class ColumnPlan:
+    """Where each canonical and context column of one config comes from."""
+
+    columns: Mapping[str, tuple[str, ...]]
+    context: Mapping[str, tuple[str, ...]]
+    # Named in [events]: missing is an error (a preset's optional columns are used when present).
+    explicit: frozenset[str]
+    context_explicit: bool
+    timestamp_unit: TimestampUnit
+    derive: Derive | None
+
+
+def expand_key_values(values: pd.Series, keys: Sequence[str]) -> dict[str, pd.Series]:
+    """One text column per key of a list of `{key, value}` records (GA4 `event_params`).
+
+    `value` is either a scalar or GA4's struct of typed slots; the first filled slot of
+    string, int, double, float wins. A key absent from a row gives a missing value; a key
+    repeated in a row keeps its first value. Vectorized on the Arrow list layout.
+    """
+    try:
+        array = pa.array(values, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise SchemaError(f"`{values.name}` is not a list of {{key, value}} records: {exc}") from None
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    item_type = (
+        array.type.value_type if pa.types.is_list(array.type) or pa.types.is_large_list(array.type) else None
+    )
+    if item_type is None or not pa.types.is_struct(item_type) or item_type.get_field_index("key") < 0:
+        raise SchemaError(
+            f"`{values.name}` is not a list of {{key, value}} records (its type is {array.type})"
+        )
+    items = pc.list_flatten(array)
+    parents = pc.list_parent_indices(array)
+    item_keys = pc.struct_field(items, "key")
+    has_value = item_type.get_field_index("value") >= 0
+    texts = _value_text(pc.struct_field(items, "value")) if has_value else pa.nulls(len(items), pa.string())
+    out: dict[str, pd.Series] = {}
+    for key in keys:
+        hit = pc.fill_null(pc.equal(item_keys, key), False)
+        found = pd.Series(
+            texts.filter(hit).to_numpy(zero_copy_only=False), index=parents.filter(hit).to_numpy()
+        )
+        first = found[~found.index.duplicated()].astype("str")
+        out[key] = first.reindex(range(len(values))).set_axis(values.index).rename(f"{values.name}.{key}")
+    return out
+
+
+def _value_text(value: pa.Array) -> pa.Array:
+    if not pa.types.is_struct(value.type):
+        return pc.cast(value, pa.string())
+    slots = [n for n in _VALUE_SLOTS if value.type.get_field_index(n) >= 0]
+    if not slots:
+        return pa.nulls(len(value), pa.string())
+    return pc.coalesce(*(pc.cast(pc.struct_field(value, n), pa.string()) for n in slots))
+
+
+_VALUE_SLOTS = ("string_value", "int_value", "double_value", "float_value")
+_GA4_PARAMS = ("ga_session_id", "page_location", "link_url")
+
+
+def _ga4_derive(raw: pd.DataFrame) -> dict[str, pd.Series]:
+    """`event_params.<key>` columns, and a session id unique across users."""
+    out: dict[str, pd.Series] = {}
+    if "event_params" in raw.columns:
+        params = expand_key_values(raw["event_params"], _GA4_PARAMS)
+        out = {f"event_params.{key}": column for key, column in params.items()}
+    session = raw.get(
+        "event_params.ga_session_id", out.get("event_params.ga_session_id", raw.get("ga_session_id"))
+    )
+    if session is not None and "user_pseudo_id" in raw.columns:
+        # ga_session_id is the session's start time in seconds: unique per user only.
+        out["ga4.session_id"] = _joined(raw["user_pseudo_id"], session)
+    return out
+
+
+def _joined(left: pd.Series, right: pd.Series) -> pd.Series:
+    def text(values: pd.Series) -> pd.Series:
+        if pd.api.types.is_float_dtype(values.dtype) and (values.dropna() % 1 == 0).all():
+            values = values.astype("Int64")  # 1709287200.0 (an int column with gaps) -> "1709287200"
+        return values.astype("str")
+
+    return text(left) + "-" + text(right)  # missing on either side stays missing
+
+
+_SEGMENT_TYPES = {"page": "page_view", "screen": "screen_view"}
+
+
+def _segment_derive(raw: pd.DataFrame) -> dict[str, pd.Series]:
+    """Page and screen calls carry no `event`: name them after their call type."""
+    if "type" not in raw.columns:
+        return {}
+    call = raw["type"].astype("str")
+    return {"segment.type_event": call.replace(_SEGMENT_TYPES)}
+
+
+def _snowplow_derive(raw: pd.DataFrame) -> dict[str, pd.Series]:
+    """Structured events all have `event_name = "event"`: their action says what happened."""
+    if "event" not in raw.columns or "se_action" not in raw.columns:
+        return {}
+    action = raw["se_action"].astype("str")
+    return {"snowplow.struct_action": action.where(raw["event"].astype("str") == "struct")}
+
+
+PRESETS: Mapping[str, Preset] = {
+    "custom": Preset("custom", columns={}),
+    "ga4": Preset(
+        "ga4",
+        columns={
+            "session_id": ("ga4.session_id",),
+            "user_id": ("user_pseudo_id",),
+            "timestamp": ("event_timestamp",),
+            "event": ("event_name",),
+            "page": ("event_params.page_location", "page_location"),
+            "target": ("event_params.link_url",),
+            "value": ("event_value_in_usd",),
+        },
+        context={
+            "platform": ("platform",),
+            "device_category": ("device.category",),
+            "traffic_medium": ("traffic_source.medium",),
+        },
+        timestamp_unit="us",
+        derive=_ga4_derive,
+    ),
+    "snowplow": Preset(
+        "snowplow",
+        columns={
+            "session_id": ("domain_sessionid",),
+            "user_id": ("domain_userid", "network_userid"),
+            "timestamp": ("derived_tstamp", "collector_tstamp"),
+            "event": ("snowplow.struct_action", "event_name", "event"),
+            "page": ("page_urlpath", "page_url"),
+            "target": ("se_label",),
+            "value": ("se_value",),
+        },
+        context={
+            "platform": ("platform",),
+            "marketing_medium": ("mkt_medium",),
+            "referrer_medium": ("refr_medium",),
+            "country": ("geo_country",),
+        },
+        derive=_snowplow_derive,
+    ),
+    "segment": Preset(
+        "segment",
+        columns={
+            # Segment has no session id; sessions are derived unless the app sends one.
+            "session_id": ("properties.session_id", "context.sessionId", "properties.sessionId"),
+            # anonymousId survives the login that sets userId, so it keeps a visit together.
+            "user_id": ("anonymousId", "userId"),
+            "timestamp": ("timestamp", "originalTimestamp", "receivedAt"),
+            "event": ("event", "segment.type_event"),
+            "page": ("context.page.path", "properties.path", "context.page.url"),
+            "target": ("properties.target", "properties.element"),
+            "value": ("properties.revenue", "properties.value"),
+        },
+        context={
+            "device_type": ("context.device.type",),
+            "campaign_medium": ("context.campaign.medium",),
+            "library": ("context.library.name",),
+        },
+        derive=_segment_derive,
+    ),
+}
+
+
+def plan_columns(config: EventsConfig) -> ColumnPlan:
+    """The preset's candidates, overridden by every key written in `[events]`."""
+    preset = PRESETS[config.preset]
+    explicit = config.explicit_columns()
+    columns = {
+        name: (explicit[name],) if name in explicit else preset.columns.get(name, (name,))
+        for name in CANONICAL_COLUMNS
+    }
+    context_explicit = "context" in config.model_fields_set
+    context = (
+        {name: (raw,) for name, raw in config.context_columns().items()}
+        if context_explicit
+        else preset.context
+    )
+    unit = config.timestamp_unit if "timestamp_unit" in config.model_fields_set else preset.timestamp_unit
+    return ColumnPlan(
+        columns=columns,
+        context=dict(context),
+        explicit=frozenset(explicit),
+        context_explicit=context_explicit,
+        timestamp_unit=unit,
+        derive=preset.derive,
+    )

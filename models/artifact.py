@@ -1,0 +1,197 @@
+"""`FrictionModel`: a calibrated LightGBM model as a directory of plain files.
+
+    model.txt          LightGBM text model (best iteration only)
+    calibrator.json    raw log-odds -> calibrated probability (models.calibrator)
+    features.json      the feature manifest: names, kinds, category lists, catalog
+    metrics.json       the holdout evaluation, baselines included
+    card.json          risk bands and training provenance
+    MANIFEST.json      sha256 of every file above
+
+`load` reads every file into memory, checks the set of files and each hash, and only then
+parses the bytes it checked. Nothing is pickled; nothing is executed from the directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from features.errors import FrictionError
+from models.calibrator import Calibrator
+from models.card import ModelCard
+from models.errors import ModelIntegrityError
+from models.manifest import FeatureManifest
+
+__all__ = ["ARTIFACT_FILES", "BASE_VALUE", "HASHES_FILE", "FrictionModel", "json_bytes"]
+
+MODEL_FILE = "model.txt"
+CALIBRATOR_FILE = "calibrator.json"
+FEATURES_FILE = "features.json"
+METRICS_FILE = "metrics.json"
+CARD_FILE = "card.json"
+HASHES_FILE = "MANIFEST.json"
+ARTIFACT_FILES: tuple[str, ...] = (MODEL_FILE, CALIBRATOR_FILE, FEATURES_FILE, METRICS_FILE, CARD_FILE)
+# Column of `contributions` holding the expected raw score (SHAP base value).
+BASE_VALUE = "__base__"
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready copy: numpy scalars to Python, NaN/inf to null (strict JSON has no NaN)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def json_bytes(data: Any) -> bytes:
+    return (json.dumps(_plain(data), indent=2, sort_keys=True, allow_nan=False) + "\n").encode()
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class FrictionModel:
+    booster: lgb.Booster
+    calibrator: Calibrator
+    manifest: FeatureManifest
+    card: ModelCard
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+
+    # -- prediction -------------------------------------------------------------------------
+    def predict_raw(self, features: pd.DataFrame, strict: bool = True) -> np.ndarray:
+        """Uncalibrated log-odds per row (what SHAP contributions add up to)."""
+        out = self.booster.predict(self.manifest.matrix(features, strict=strict), raw_score=True)
+        return np.asarray(out, dtype=np.float64)
+
+    def predict_proba(self, features: pd.DataFrame, strict: bool = True) -> np.ndarray:
+        """Calibrated probability of dissatisfaction per row."""
+        return self.calibrator.apply(self.predict_raw(features, strict=strict))
+
+    def contributions(self, features: pd.DataFrame, strict: bool = True) -> pd.DataFrame:
+        """Per-feature SHAP contributions to the raw log-odds, plus the base value column;
+        each row sums to `predict_raw` (TreeSHAP, LightGBM `pred_contrib`)."""
+        matrix = self.manifest.matrix(features, strict=strict)
+        values = self.booster.predict(matrix, pred_contrib=True)
+        return pd.DataFrame(values, index=features.index, columns=[*self.manifest.names, BASE_VALUE])
+
+    def band(self, risk: np.ndarray) -> np.ndarray:
+        return self.card.bands.band(risk)
+
+    def with_metrics(self, metrics: Mapping[str, Any]) -> FrictionModel:
+        return dataclasses.replace(self, metrics=dict(metrics))
+
+    # -- files ------------------------------------------------------------------------------
+    def files(self) -> dict[str, bytes]:
+        """The artifact's files as bytes (what `save` writes and `MANIFEST.json` hashes)."""
+        return {
+            MODEL_FILE: self.booster.model_to_string().encode(),
+            CALIBRATOR_FILE: json_bytes(self.calibrator.model_dump()),
+            FEATURES_FILE: json_bytes(self.manifest.model_dump()),
+            METRICS_FILE: json_bytes(dict(self.metrics)),
+            CARD_FILE: json_bytes(self.card.model_dump()),
+        }
+
+    def save(self, path: Path) -> Path:
+        """Write the directory atomically: a temp folder beside it, renamed into place."""
+        path = Path(path)
+        if path.exists() and not _replaceable(path):
+            raise FrictionError(
+                f"refusing to overwrite {path}: it exists and is not a Friction model directory"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        try:
+            files = self.files()
+            for name, data in files.items():
+                (staging / name).write_bytes(data)
+            hashes = {"algorithm": "sha256", "files": {n: _sha256(d) for n, d in sorted(files.items())}}
+            (staging / HASHES_FILE).write_bytes(json_bytes(hashes))
+            _swap_in(staging, path)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return path
+
+    @classmethod
+    def load(cls, path: Path) -> FrictionModel:
+        """Verify every file against `MANIFEST.json`, then parse the verified bytes."""
+        files = _verified_files(Path(path))
+        try:
+            manifest = FeatureManifest.model_validate_json(files[FEATURES_FILE])
+            calibrator = Calibrator.model_validate_json(files[CALIBRATOR_FILE])
+            card = ModelCard.model_validate_json(files[CARD_FILE])
+            metrics = json.loads(files[METRICS_FILE])
+            booster = lgb.Booster(model_str=files[MODEL_FILE].decode())
+        except (ValueError, lgb.basic.LightGBMError) as exc:
+            raise ModelIntegrityError(f"{path}: a model file does not parse: {exc}") from None
+        if booster.num_feature() != len(manifest.features):
+            raise ModelIntegrityError(
+                f"{path}: {MODEL_FILE} reads {booster.num_feature()} features but {FEATURES_FILE} "
+                f"lists {len(manifest.features)}"
+            )
+        return cls(booster=booster, calibrator=calibrator, manifest=manifest, card=card, metrics=metrics)
+
+
+def _replaceable(path: Path) -> bool:
+    return path.is_dir() and ((path / HASHES_FILE).is_file() or not any(path.iterdir()))
+
+
+def _swap_in(staging: Path, path: Path) -> None:
+    if not path.exists():
+        os.replace(staging, path)
+        return
+    retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
+    os.replace(path, retired / path.name)
+    try:
+        os.replace(staging, path)
+    except OSError:
+        os.replace(retired / path.name, path)
+        raise
+    finally:
+        shutil.rmtree(retired, ignore_errors=True)
+
+
+def _verified_files(path: Path) -> dict[str, bytes]:
+    if not path.is_dir():
+        raise ModelIntegrityError(f"{path}: not a model directory")
+    try:
+        recorded = json.loads((path / HASHES_FILE).read_bytes())["files"]
+    except FileNotFoundError:
+        raise ModelIntegrityError(f"{path}: {HASHES_FILE} is missing; refusing an unverified model") from None
+    except (ValueError, KeyError, TypeError):
+        raise ModelIntegrityError(f"{path}: {HASHES_FILE} is not a valid hash manifest") from None
+    if not isinstance(recorded, dict) or sorted(recorded) != sorted(ARTIFACT_FILES):
+        raise ModelIntegrityError(
+            f"{path}: {HASHES_FILE} must list exactly {', '.join(ARTIFACT_FILES)}; got {sorted(recorded)}"
+        )
+    present = {p.name for p in path.iterdir()} - {HASHES_FILE}
+    if extra := sorted(present - set(ARTIFACT_FILES)):
+        raise ModelIntegrityError(f"{path}: unexpected file(s) {', '.join(extra)} not in {HASHES_FILE}")
+    if missing := sorted(set(ARTIFACT_FILES) - present):
+        raise ModelIntegrityError(f"{path}: missing file(s) {', '.join(missing)}")
+    files = {}
+    for name in ARTIFACT_FILES:
+        data = (path / name).read_bytes()
+        if _sha256(data) != recorded[name]:
+            raise ModelIntegrityError(f"{path}: {name} differs from its sha256 in {HASHES_FILE}; not loaded")
+        files[name] = data
+    return files

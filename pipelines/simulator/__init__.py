@@ -1,0 +1,33 @@
+"""The journey simulator: an e-commerce clickstream with known ground truth.
+
+Real clickstreams with dissatisfaction labels are private; this one lets a user try Friction
+in minutes and lets the tests prove that models and explanations recover the truth.
+
+    simulate(n_sessions, seed) -> World(events, surveys, truth)
+    write_world(world, out_dir) -> {"events", "surveys", "truth", "config": path}
+
+Modules: vocabulary (names shared with the default taxonomy), sessions (users, sessions, the
+incident), steps (page visits and injected friction), truth (the outcome model), events
+(visits -> timed events), world (simulate, write_world), segments (vectorized helpers).
+"""
+
+from pipelines.simulator.sessions import INCIDENT, START, Incident
+from pipelines.simulator.truth import BASE, CONTEXT_WEIGHTS, KINDS, PAYMENT_ERROR_WEIGHT, WEIGHTS
+from pipelines.simulator.vocabulary import TOUCHPOINTS
+from pipelines.simulator.world import CONTEXT_COLUMNS, World, simulate, write_world
+
+__all__ = [
+    "BASE",
+    "CONTEXT_COLUMNS",
+    "CONTEXT_WEIGHTS",
+    "INCIDENT",
+    "KINDS",
+    "PAYMENT_ERROR_WEIGHT",
+    "START",
+    "TOUCHPOINTS",
+    "WEIGHTS",
+    "Incident",
+    "World",
+    "simulate",
+    "write_world",
+]

@@ -1,0 +1,229 @@
+"""`simulate`: a world of sessions with known ground truth; `write_world`: its files.
+
+Order of draws: users and sessions (sessions.py), their page visits and friction (steps.py),
+the true probability from that friction (truth.py), the outcome y, then the events, with a
+label event closing each y = 1 session after its last journey event, then the surveys.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa
+
+from features.errors import ConfigError
+from pipelines.simulator.events import build_events
+from pipelines.simulator.segments import IntArray
+from pipelines.simulator.sessions import Sessions, draw_sessions
+from pipelines.simulator.steps import draw_steps, friction_counts
+from pipelines.simulator.truth import BASE, KINDS, context_contribution, sigmoid, touchpoint_contributions
+from pipelines.simulator.vocabulary import (
+    CHANNELS,
+    COMPLAINT,
+    CUSTOMER_TYPES,
+    EVENTS,
+    PAGES,
+    PAYMENT,
+    PLATFORMS,
+    SUPPORT_CHAT,
+    TARGETS,
+    TOUCHPOINTS,
+)
+from pipelines.writers import write_parquet, write_text
+
+__all__ = ["CONTEXT_COLUMNS", "World", "simulate", "write_world"]
+
+CONTEXT_COLUMNS: tuple[str, ...] = ("platform", "acquisition_channel", "customer_type")
+COMPLAINT_SHARE = 0.2  # of dissatisfied sessions, the rest contact support
+# Unhappy customers answer surveys more often (response bias).
+SURVEY_RESPONSE = {0: 0.08, 1: 0.30}
+CSAT_P = {0: (0.02, 0.05, 0.18, 0.40, 0.35), 1: (0.55, 0.30, 0.10, 0.04, 0.01)}
+
+_COUNT_COLUMNS = {
+    "n_payment_errors": ("error", PAYMENT),
+    "n_other_errors": ("error", None),
+    "n_slow_loads": ("slow_load", None),
+    "n_rage_clicks": ("rage_click", None),
+    "n_dead_clicks": ("dead_click", None),
+    "n_long_stalls": ("long_stall", None),
+    "n_quick_backs": ("quick_back", None),
+    "n_searches_no_results": ("search_no_results", None),
+}
+
+
+@dataclass(frozen=True)
+class World:
+    """A simulated shop: the events, the survey answers, and the truth behind them."""
+
+    events: pd.DataFrame
+    surveys: pd.DataFrame
+    truth: pd.DataFrame
+
+
+def simulate(n_sessions: int, seed: int = 0) -> World:
+    """A world of `n_sessions` sessions; the same seed gives the same world, byte for byte."""
+    for name, value, least in (("n_sessions", n_sessions, 1), ("seed", seed, 0)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < least:
+            raise ConfigError(f"{name} must be an integer >= {least}, got {value!r}")
+    rng = np.random.default_rng(seed)
+    sessions = draw_sessions(rng, int(n_sessions))
+    steps = draw_steps(rng, sessions)
+    counts = friction_counts(sessions, steps)
+    contrib = touchpoint_contributions(np.stack([counts[k] for k in KINDS]))
+    context = context_contribution(sessions.platform, sessions.channel, sessions.customer_type)
+    logit = BASE + contrib.sum(axis=1) + context
+    p_true = sigmoid(logit)
+    # The only noise: the outcome draw, after every event that can cause it.
+    y = rng.random(sessions.n) < p_true
+    label = np.where(y, np.where(rng.random(sessions.n) < COMPLAINT_SHARE, COMPLAINT, SUPPORT_CHAT), -1)
+    arrays = build_events(rng, steps, sessions.start_us, label)
+
+    session_ids = _ids("s", sessions.n)
+    user_ids = _ids("u", int(sessions.user[-1]) + 1)
+    events = pd.DataFrame(
+        {
+            "session_id": _strings(arrays.session, session_ids),
+            "user_id": _strings(sessions.user.astype(np.int32)[arrays.session], user_ids),
+            "timestamp": _timestamps(arrays.timestamp_us),
+            "event": _categorical(arrays.event, EVENTS),
+            "page": _categorical(arrays.page, PAGES),
+            "target": _categorical(arrays.target, TARGETS),
+            "x": arrays.x,
+            "y": arrays.y,
+            "load_ms": arrays.load_ms,
+            "value": arrays.value,
+            "platform": _categorical(sessions.platform[arrays.session], PLATFORMS),
+            "acquisition_channel": _categorical(sessions.channel[arrays.session], CHANNELS),
+            "customer_type": _categorical(sessions.customer_type[arrays.session], CUSTOMER_TYPES),
+        },
+        copy=False,
+    )
+    end_us = arrays.timestamp_us[np.r_[np.flatnonzero(np.diff(arrays.session)), len(arrays.session) - 1]]
+    truth = _truth(sessions, counts, contrib, context, logit, p_true, y, session_ids, user_ids)
+    surveys = _surveys(rng, sessions, y, end_us, session_ids, user_ids)
+    return World(events=events, surveys=surveys, truth=truth)
+
+
+def _ids(prefix: str, n: int) -> npt.NDArray[np.str_]:
+    # Zero-padded, so sorting by id is sorting by generation order.
+    width = max(7, len(str(n - 1)))
+    return np.char.add(prefix, np.char.zfill(np.arange(n).astype(str), width))
+
+
+def _strings(codes: npt.NDArray[Any], names: npt.NDArray[np.str_]) -> Any:
+    """A `str` column of names[codes], built by Arrow: ids repeat per event, and Parquet writes
+    plain strings far faster than a categorical with a million categories."""
+    dictionary = pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(names))
+    return pd.array(dictionary.cast(pa.large_string()), dtype="str")
+
+
+def _categorical(codes: npt.NDArray[Any], names: Any) -> pd.Categorical:
+    return pd.Categorical.from_codes(codes, categories=pd.Index(names, dtype="str"))
+
+
+def _timestamps(us: IntArray) -> pd.Series:
+    return pd.Series(us.astype(np.int64).view("datetime64[us]"), copy=False).dt.tz_localize("UTC")
+
+
+def _truth(
+    sessions: Sessions,
+    counts: dict[str, IntArray],
+    contrib: npt.NDArray[np.float64],
+    context: npt.NDArray[np.float64],
+    logit: npt.NDArray[np.float64],
+    p_true: npt.NDArray[np.float64],
+    y: npt.NDArray[np.bool_],
+    session_ids: npt.NDArray[np.str_],
+    user_ids: npt.NDArray[np.str_],
+) -> pd.DataFrame:
+    columns: dict[str, Any] = {
+        "session_id": pd.array(session_ids, dtype="str"),
+        "user_id": pd.array(user_ids[sessions.user], dtype="str"),
+        "p_true": p_true,
+        "logit": logit,
+        "base": np.full(sessions.n, BASE),
+    }
+    columns |= {f"contrib_{tp}": contrib[:, i] for i, tp in enumerate(TOUCHPOINTS)}
+    columns["contrib_context"] = context
+    columns["incident"] = sessions.incident
+    columns["y"] = y.astype(np.int8)
+    for name, (kind, at) in _COUNT_COLUMNS.items():
+        matrix = counts[kind]
+        if name == "n_other_errors":
+            total = matrix.sum(axis=1) - matrix[:, PAYMENT]
+        else:
+            total = matrix[:, at] if at is not None else matrix.sum(axis=1)
+        columns[name] = total.astype(np.int64)
+    columns["n_checkout_loops"] = sessions.loops
+    columns["abandoned"] = (sessions.depth >= 2) & (sessions.depth <= 4)
+    return pd.DataFrame(columns)
+
+
+def _surveys(
+    rng: np.random.Generator,
+    sessions: Sessions,
+    y: npt.NDArray[np.bool_],
+    end_us: IntArray,
+    session_ids: npt.NDArray[np.str_],
+    user_ids: npt.NDArray[np.str_],
+) -> pd.DataFrame:
+    yi = y.astype(np.int64)
+    respond = rng.random(sessions.n) < np.where(y, SURVEY_RESPONSE[1], SURVEY_RESPONSE[0])
+    cumulative = np.cumsum(np.array([CSAT_P[0], CSAT_P[1]]), axis=1)
+    csat = 1 + (rng.random(sessions.n)[:, None] > cumulative[yi]).sum(axis=1)
+    # Answers arrive 5 min to 48 h after the session ends.
+    delay_us = rng.uniform(300.0, 48 * 3600.0, sessions.n) * 1e6
+    rows = np.flatnonzero(respond)
+    return pd.DataFrame(
+        {
+            "session_id": pd.array(session_ids[rows], dtype="str"),
+            "user_id": pd.array(user_ids[sessions.user[rows]], dtype="str"),
+            "timestamp": _timestamps(end_us[rows] + delay_us[rows].astype(np.int64)).to_numpy(),
+            "csat": csat[rows].astype(np.int64),
+        }
+    )
+
+
+def _config_text() -> str:
+    context = ", ".join(f'"{c}"' for c in CONTEXT_COLUMNS)
+    return f"""# Written by `friction simulate`: processes events.parquet in this folder as it is.
+[events]
+session_id = "session_id"
+user_id = "user_id"
+timestamp = "timestamp"
+event = "event"
+page = "page"
+target = "target"
+x = "x"
+y = "y"
+load_ms = "load_ms"
+value = "value"
+context = [{context}]
+
+# Dissatisfied = the session ended in a support chat or a complaint. To learn from the
+# survey answers instead: kind = "survey" and a [label.survey] table with path = "surveys.parquet".
+[label]
+kind = "event"
+events = ["support_chat", "complaint"]
+"""
+
+
+def write_world(world: World, out_dir: Path) -> dict[str, Path]:
+    """Write events, surveys, truth (Parquet) and a ready `friction.toml` into `out_dir`, atomically."""
+    out_dir = Path(out_dir)
+    with warnings.catch_warnings():
+        # pyarrow 25 reads tz-aware columns through Series.values, deprecated in pandas 3.1;
+        # the written type stays timestamp[us, tz=UTC].
+        warnings.filterwarnings("ignore", message="Series.values returning an ndarray that drops timezone")
+        return {
+            "events": write_parquet(world.events, out_dir / "events.parquet"),
+            "surveys": write_parquet(world.surveys, out_dir / "surveys.parquet"),
+            "truth": write_parquet(world.truth, out_dir / "truth.parquet"),
+            "config": write_text(_config_text(), out_dir / "friction.toml"),
+        }

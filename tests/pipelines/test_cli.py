@@ -1,0 +1,78 @@
+"""The CLI's contract: every command has --help; user errors are one line and exit 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from pipelines.cli import app
+
+COMMANDS = [
+    "demo",
+    "simulate",
+    "validate",
+    "features",
+    "train",
+    "report",
+    "score",
+    "promote",
+    "retrain",
+    "serve",
+]
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command: str) -> None:
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+
+
+def test_no_arguments_lists_the_commands() -> None:
+    result = runner.invoke(app, [])
+    assert all(command in result.output for command in COMMANDS)
+
+
+def test_unfinished_command_says_so_in_one_line(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["promote", "--name", "friction"])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        "friction promote: not available yet (the training issue is not done)"
+    ]
+
+
+def test_missing_input_file_is_a_usage_error(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["validate", "--config", str(tmp_path / "nope.toml"), "--events", str(tmp_path)]
+    )
+    assert result.exit_code == 2
+    assert "does not exist" in result.output
+
+
+def test_sessions_must_be_positive(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["simulate", "--sessions", "0", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "--sessions" in result.output
+
+
+def test_config_error_is_one_line_without_traceback(tmp_path: Path) -> None:
+    config = tmp_path / "friction.toml"
+    config.write_text("[sessions]\ngap_minute = 30\n")
+    events = tmp_path / "events.csv"
+    events.write_text("session_id,timestamp,event\ns1,2026-01-01T00:00:00Z,page_view\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "validate", "--config", str(config), "--events", str(events)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "unknown key `sessions.gap_minute` (did you mean `gap_minutes`?)" in lines[0]
+    assert "Traceback" not in done.stderr

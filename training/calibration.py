@@ -1,0 +1,62 @@
+"""Fit the calibrator on the validation slice (never on the holdout).
+
+`auto` picks isotonic or Platt by out-of-fold log loss on the validation slice (2-fold
+cross-fitting), then refits the winner on the whole slice. Isotonic is flexible and wins with
+many sessions; Platt's two parameters win when the slice is small.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from sklearn.isotonic import IsotonicRegression
+
+from models.calibrator import Calibrator, sigmoid
+from training.metrics import log_loss
+
+__all__ = ["choose_calibrator", "fit_isotonic", "fit_platt"]
+
+
+def fit_isotonic(raw: np.ndarray, y: np.ndarray) -> Calibrator:
+    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, y)
+    return Calibrator(kind="isotonic", x=iso.X_thresholds_.tolist(), y=iso.y_thresholds_.tolist())
+
+
+def fit_platt(raw: np.ndarray, y: np.ndarray, iterations: int = 50) -> Calibrator:
+    """p = sigmoid(a * raw + b) by Newton's method, with Platt's smoothed targets
+    ((n+ + 1) / (n+ + 2) and 1 / (n- + 2)) so that separable scores keep finite parameters."""
+    design = np.column_stack([np.asarray(raw, dtype=np.float64), np.ones(len(raw))])
+    y = np.asarray(y, dtype=np.float64)
+    positives = y.sum()
+    y = np.where(y > 0.5, (positives + 1.0) / (positives + 2.0), 1.0 / (len(y) - positives + 2.0))
+    w = np.array([1.0, 0.0])  # start at the identity: the booster's own probabilities
+    for _ in range(iterations):
+        p = sigmoid(design @ w)
+        hessian = design.T @ (design * (p * (1.0 - p))[:, None]) + 1e-9 * np.eye(2)
+        step = np.linalg.solve(hessian, design.T @ (y - p))
+        w = w + step
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    return Calibrator(kind="platt", a=float(w[0]), b=float(w[1]))
+
+
+_FITTERS = {"isotonic": fit_isotonic, "platt": fit_platt}
+
+
+def choose_calibrator(
+    raw: np.ndarray, y: np.ndarray, choice: Literal["auto", "isotonic", "platt"], seed: int
+) -> tuple[Calibrator, dict[str, float]]:
+    """The calibrator to ship, and each candidate's out-of-fold log loss (empty unless `auto`)."""
+    if choice != "auto":
+        return _FITTERS[choice](raw, y), {}
+    fold = np.random.default_rng(seed).permutation(len(raw)) % 2
+    scores: dict[str, float] = {}
+    for name, fitter in _FITTERS.items():
+        predicted = np.empty(len(raw))
+        for k in (0, 1):
+            fitted = fitter(raw[fold != k], y[fold != k])
+            predicted[fold == k] = fitted.apply(raw[fold == k])
+        scores[name] = log_loss(y, predicted)
+    best = min(scores, key=lambda name: scores[name])
+    return _FITTERS[best](raw, y), scores

@@ -1,0 +1,67 @@
+"""The flows the CLI wires: train (+ log, + register, + promote), each step optional."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from training.config import TrainConfig
+from training.tracking import PromotionDecision, TrackingSettings, log_training, promote, register
+from training.train import TrainResult, train
+
+__all__ = ["TrainOutcome", "train_and_track"]
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    result: TrainResult
+    model_dir: Path | None = None
+    run_id: str | None = None
+    version: int | None = None
+    promotion: PromotionDecision | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def train_and_track(
+    table: pd.DataFrame,
+    config: TrainConfig | None = None,
+    settings: TrackingSettings | None = None,
+    *,
+    out: Path | None = None,
+    register_as: str | None = None,
+    promote_after: bool = False,
+    track: bool = True,
+    truth: pd.DataFrame | None = None,
+    catalog: Mapping[str, Mapping[str, Any]] | Iterable[Mapping[str, Any]] | None = None,
+    features_path: Path | None = None,
+    tune_trials: int | None = None,
+    run_name: str | None = None,
+) -> TrainOutcome:
+    """Train; save to `out`; log an MLflow run unless `track` is false; register as
+    `register_as`; then, if `promote_after`, run the champion gate on that name."""
+    config = config or TrainConfig()
+    if (register_as or promote_after) and not track:
+        raise ValueError("registering or promoting needs tracking (track=True)")
+    result = train(table, config, truth=truth, catalog=catalog, tune_trials=tune_trials)
+    timings = dict(result.timings)
+    started = time.perf_counter()
+    model_dir = result.model.save(out) if out is not None else None
+    timings["save_s"] = time.perf_counter() - started
+    run_id = version = decision = None
+    if track:
+        settings = settings or TrackingSettings()
+        started = time.perf_counter()
+        run_id = log_training(result, table, config, settings, features_path=features_path, run_name=run_name)
+        timings["logging_s"] = time.perf_counter() - started
+        if register_as:
+            started = time.perf_counter()
+            version = register(run_id, register_as, settings)
+            timings["register_s"] = time.perf_counter() - started
+            if promote_after:
+                decision = promote(register_as, settings)
+    return TrainOutcome(result, model_dir, run_id, version, decision, timings)
