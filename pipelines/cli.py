@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import functools
-import sys
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
@@ -55,7 +54,9 @@ def not_yet(command: str, issue: str) -> None:
 
 
 ConfigOpt = Annotated[Path, typer.Option("--config", help="friction.toml", exists=True, dir_okay=False)]
-EventsOpt = Annotated[Path, typer.Option("--events", help="Events: CSV, Parquet or JSON Lines (.gz)", exists=True)]
+EventsOpt = Annotated[
+    Path, typer.Option("--events", help="Events: CSV, Parquet or JSON Lines (.gz)", exists=True)
+]
 FeaturesOpt = Annotated[Path, typer.Option("--features", help="Feature table (Parquet)", exists=True)]
 ModelOpt = Annotated[str, typer.Option("--model", help="Model directory, runs:/... or models:/NAME@alias")]
 EngineOpt = Annotated[Engine, typer.Option("--engine", help="Where the job runs")]
@@ -187,4 +188,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -51,4 +51,4 @@ def run_validate(config_path: Path, events_path: Path, quarantine: Path | None =
 
 def run_demo(out: Path, sessions: int, seed: int) -> None:
     paths = run_simulate(sessions=sessions, seed=seed, out=out)
-    run_validate(paths["friction.toml"], paths["events.parquet"])
+    run_validate(paths["config"], paths["events"])

@@ -17,7 +17,10 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-RUNNER = "import json, sys, importlib; m = importlib.import_module(sys.argv[1]); print(json.dumps(m.run(float(sys.argv[2]))))"
+RUNNER = (
+    "import json, sys, importlib; m = importlib.import_module(sys.argv[1]);"
+    " print(json.dumps(m.run(float(sys.argv[2]))))"
+)
 
 
 def run_module(name: str, scale: float) -> list[dict[str, Any]]:
