@@ -76,3 +76,34 @@ def test_config_error_is_one_line_without_traceback(tmp_path: Path) -> None:
     assert len(lines) == 1
     assert "unknown key `sessions.gap_minute` (did you mean `gap_minutes`?)" in lines[0]
     assert "Traceback" not in done.stderr
+
+
+def test_simulate_then_validate_end_to_end(tmp_path: Path) -> None:
+    world = tmp_path / "world"
+    result = runner.invoke(app, ["simulate", "--sessions", "300", "--seed", "3", "--out", str(world)])
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in world.iterdir()} >= {"events.parquet", "surveys.parquet", "truth.parquet", "friction.toml"}
+    result = runner.invoke(
+        app, ["validate", "--config", str(world / "friction.toml"), "--events", str(world / "events.parquet")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "rows quarantined" in result.output
+
+
+def test_validate_fails_past_the_bad_row_rate_and_keeps_the_bad_rows(tmp_path: Path) -> None:
+    config = tmp_path / "friction.toml"
+    config.write_text("[quality]\nmax_bad_row_rate = 0.2\n")
+    events = tmp_path / "events.csv"
+    events.write_text(
+        "session_id,timestamp,event\n"
+        "s1,2026-01-01T00:00:00Z,page_view\n"
+        "s1,not-a-time,click\n"
+        "s1,2026-01-01T00:00:05Z,\n"
+    )
+    quarantine = tmp_path / "bad.parquet"
+    result = runner.invoke(
+        app, ["validate", "--config", str(config), "--events", str(events), "--quarantine", str(quarantine)]
+    )
+    assert result.exit_code == 2
+    assert "max_bad_row_rate" in result.stderr
+    assert quarantine.exists()
