@@ -113,7 +113,11 @@ def features(
     spark_master: Annotated[str | None, typer.Option("--spark-master", help="Spark master URL")] = None,
 ) -> None:
     """Turn events into one row of moment features per session."""
-    not_yet("features", "the moment-features issue")
+    if engine is Engine.spark:
+        not_yet("features --engine spark", "the Spark engine of the moment-features issue")
+    from pipelines.jobs import run_features_job
+
+    run_features_job(config_path=config, events_path=events, out=out)
 
 
 @app.command()
@@ -126,7 +130,11 @@ def train(
     tune: Annotated[int | None, typer.Option("--tune", min=1, help="Tuning trials")] = None,
 ) -> None:
     """Train a calibrated LightGBM friction model, tracked in MLflow."""
-    not_yet("train", "the training issue")
+    from features.config import load_config
+    from pipelines.jobs import run_train
+
+    load_config(config)  # refuse a broken config before spending time on training
+    run_train(features_path=features, out=out, register=register, tune=tune)
 
 
 @app.command()
@@ -157,7 +165,9 @@ def score(
 @user_errors
 def promote(name: Annotated[str, typer.Option("--name", help="Registered model name")]) -> None:
     """Move the `champion` alias to the newest version if it beats the champion."""
-    not_yet("promote", "the training issue")
+    from pipelines.jobs import run_promote
+
+    run_promote(name)
 
 
 @app.command()

@@ -3,15 +3,32 @@ outputs atomically and prints a short summary."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
 from features.config import load_config
 from pipelines.console import print_summary, step
+from pipelines.features_job import FeaturesSummary, run_features
 from pipelines.ingest import IngestSummary, load_events
 from pipelines.simulate import simulate, write_world
+from training.data import read_feature_table
+from training.flow import TrainOutcome, train_and_track
+from training.tracking import PromotionDecision, TrackingSettings, promote
 
-__all__ = ["default_quarantine_path", "run_demo", "run_simulate", "run_validate"]
+__all__ = [
+    "default_quarantine_path",
+    "run_demo",
+    "run_features_job",
+    "run_promote",
+    "run_simulate",
+    "run_train",
+    "run_validate",
+]
 
 
 def default_quarantine_path(events_path: Path) -> Path:
@@ -49,6 +66,85 @@ def run_validate(config_path: Path, events_path: Path, quarantine: Path | None =
     return summary
 
 
+def run_features_job(config_path: Path, events_path: Path, out: Path) -> FeaturesSummary:
+    config = load_config(config_path)
+    with step(f"Featurizing {events_path}"):
+        summary = run_features(config, events_path, out, quarantine=default_quarantine_path(events_path))
+    print_summary("friction features", summary.as_rows())
+    return summary
+
+
+def _catalog(features_path: Path) -> list[dict[str, object]] | None:
+    manifest = features_path.with_suffix(".manifest.json")
+    if not manifest.exists():
+        return None
+    records: list[dict[str, object]] = json.loads(manifest.read_text())["features"]
+    return records
+
+
+def print_metrics(outcome: TrainOutcome) -> None:
+    """The holdout table: the model next to its baselines (and the oracle when known)."""
+    frame = outcome.result.evaluation.table
+    columns = [c for c in ("roc_auc", "pr_auc", "brier", "ece", "sessions") if c in frame.columns]
+    table = Table(title="holdout evaluation", title_justify="left")
+    table.add_column("scorer", style="bold")
+    for column in columns:
+        table.add_column(column, justify="right")
+    for scorer, row in frame.iterrows():
+        table.add_row(str(scorer), *("" if pd.isna(row[c]) else f"{row[c]:.4g}" for c in columns))
+    Console().print(table)
+
+
+def run_train(
+    features_path: Path,
+    out: Path | None,
+    register: str | None,
+    tune: int | None,
+    settings: TrackingSettings | None = None,
+    truth: pd.DataFrame | None = None,
+) -> TrainOutcome:
+    table = read_feature_table(features_path)
+    settings = settings or TrackingSettings()
+    with step("Training"):
+        outcome = train_and_track(
+            table,
+            settings=settings,
+            out=out,
+            register_as=register,
+            tune_trials=tune,
+            features_path=features_path,
+            catalog=_catalog(features_path),
+            truth=truth,
+        )
+    print_metrics(outcome)
+    rows: dict[str, object] = {"tracking": settings.uri(), "run": outcome.run_id}
+    if outcome.model_dir is not None:
+        rows["wrote model"] = str(outcome.model_dir)
+    if outcome.version is not None:
+        rows["registered"] = f"{register} v{outcome.version}"
+    print_summary("friction train", rows)
+    return outcome
+
+
+def run_promote(name: str, settings: TrackingSettings | None = None) -> PromotionDecision:
+    decision = promote(name, settings or TrackingSettings())
+    Console().print(decision.message())
+    return decision
+
+
 def run_demo(out: Path, sessions: int, seed: int) -> None:
+    """simulate -> validate -> features -> train -> register -> promote, on embedded defaults."""
     paths = run_simulate(sessions=sessions, seed=seed, out=out)
     run_validate(paths["config"], paths["events"])
+    features_path = out / "features.parquet"
+    run_features_job(paths["config"], paths["events"], features_path)
+    settings = TrackingSettings(home=out / "mlflow")
+    truth = pd.read_parquet(paths["truth"])
+    run_train(
+        features_path, out / "model", register="friction-demo", tune=None, settings=settings, truth=truth
+    )
+    run_promote("friction-demo", settings)
+    Console().print(
+        f"MLflow UI on the demo's store: mlflow ui --backend-store-uri {settings.uri()}"
+        f" --default-artifact-root {settings.artifact_root()}"
+    )

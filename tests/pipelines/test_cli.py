@@ -82,7 +82,12 @@ def test_simulate_then_validate_end_to_end(tmp_path: Path) -> None:
     world = tmp_path / "world"
     result = runner.invoke(app, ["simulate", "--sessions", "300", "--seed", "3", "--out", str(world)])
     assert result.exit_code == 0, result.output
-    assert {p.name for p in world.iterdir()} >= {"events.parquet", "surveys.parquet", "truth.parquet", "friction.toml"}
+    assert {p.name for p in world.iterdir()} >= {
+        "events.parquet",
+        "surveys.parquet",
+        "truth.parquet",
+        "friction.toml",
+    }
     result = runner.invoke(
         app, ["validate", "--config", str(world / "friction.toml"), "--events", str(world / "events.parquet")]
     )
