@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,7 +43,11 @@ def _write(target: Path, writer: Callable[[Path], Any]) -> Path:
 
 def write_parquet(frame: pd.DataFrame, target: Path) -> Path:
     """Write a frame as Parquet (zstd), without the pandas index."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
+    with warnings.catch_warnings():
+        # pyarrow 25 reads tz-aware columns through Series.values, deprecated in pandas 3.1;
+        # the written type stays timestamp[us, tz=UTC].
+        warnings.filterwarnings("ignore", message="Series.values returning an ndarray that drops timezone")
+        table = pa.Table.from_pandas(frame, preserve_index=False)
     return _write(target, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
 
 

@@ -7,7 +7,6 @@ label event closing each y = 1 session after its last journey event, then the su
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -217,13 +216,9 @@ events = ["support_chat", "complaint"]
 def write_world(world: World, out_dir: Path) -> dict[str, Path]:
     """Write events, surveys, truth (Parquet) and a ready `friction.toml` into `out_dir`, atomically."""
     out_dir = Path(out_dir)
-    with warnings.catch_warnings():
-        # pyarrow 25 reads tz-aware columns through Series.values, deprecated in pandas 3.1;
-        # the written type stays timestamp[us, tz=UTC].
-        warnings.filterwarnings("ignore", message="Series.values returning an ndarray that drops timezone")
-        return {
-            "events": write_parquet(world.events, out_dir / "events.parquet"),
-            "surveys": write_parquet(world.surveys, out_dir / "surveys.parquet"),
-            "truth": write_parquet(world.truth, out_dir / "truth.parquet"),
-            "config": write_text(_config_text(), out_dir / "friction.toml"),
-        }
+    return {
+        "events": write_parquet(world.events, out_dir / "events.parquet"),
+        "surveys": write_parquet(world.surveys, out_dir / "surveys.parquet"),
+        "truth": write_parquet(world.truth, out_dir / "truth.parquet"),
+        "config": write_text(_config_text(), out_dir / "friction.toml"),
+    }

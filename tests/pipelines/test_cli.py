@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -39,11 +41,23 @@ def test_no_arguments_lists_the_commands() -> None:
 
 
 def test_unfinished_command_says_so_in_one_line(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["promote", "--name", "friction"])
+    config = tmp_path / "friction.toml"
+    config.write_text("")
+    result = runner.invoke(app, ["retrain", "--config", str(config), "--events", str(config), "--name", "x"])
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == [
-        "friction promote: not available yet (the training issue is not done)"
+        "friction retrain: not available yet (the training issue is not done)"
     ]
+
+
+def test_promoting_an_unknown_model_is_one_line(tmp_path: Path) -> None:
+    env = {"FRICTION_HOME": str(tmp_path / "store"), "MLFLOW_TRACKING_URI": ""}
+    result = runner.invoke(app, ["promote", "--name", "nobody"], env=env)
+    assert result.exit_code == 2
+    # MLflow's own INFO lines about creating the store may come first; ours is the last line.
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("friction promote: error: registered model `nobody` has no versions")
+    assert "Traceback" not in result.stderr
 
 
 def test_missing_input_file_is_a_usage_error(tmp_path: Path) -> None:
@@ -112,3 +126,40 @@ def test_validate_fails_past_the_bad_row_rate_and_keeps_the_bad_rows(tmp_path: P
     assert result.exit_code == 2
     assert "max_bad_row_rate" in result.stderr
     assert quarantine.exists()
+
+
+def test_features_train_promote_through_the_cli(tmp_path: Path) -> None:
+    world = tmp_path / "world"
+    assert (
+        runner.invoke(app, ["simulate", "--sessions", "3000", "--seed", "5", "--out", str(world)]).exit_code
+        == 0
+    )
+    config, table = world / "friction.toml", tmp_path / "features.parquet"
+    result = runner.invoke(
+        app,
+        ["features", "--config", str(config), "--events", str(world / "events.parquet"), "--out", str(table)],
+    )
+    assert result.exit_code == 0, result.output
+    manifest = json.loads(table.with_suffix(".manifest.json").read_text())
+    assert manifest["rows"]["in"] == manifest["rows"]["kept"] + manifest["rows"]["quarantined"]
+    assert manifest["rows"]["sessions"] == len(pd.read_parquet(table)) == 3000
+
+    env = {"FRICTION_HOME": str(tmp_path / "store"), "MLFLOW_TRACKING_URI": ""}
+    args = ["train", "--config", str(config), "--features", str(table), "--out", str(tmp_path / "model")]
+    result = runner.invoke(app, [*args, "--register", "shop"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "rule_baseline" in result.output
+    assert (tmp_path / "model" / "model.txt").exists()
+    result = runner.invoke(app, ["promote", "--name", "shop"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "champion" in result.output
+
+
+def test_train_on_a_missing_feature_table_is_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "friction.toml"
+    config.write_text("")
+    broken = tmp_path / "features.parquet"
+    broken.write_text("not parquet")
+    result = runner.invoke(app, ["train", "--config", str(config), "--features", str(broken)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("friction train: error: cannot read the feature table")
