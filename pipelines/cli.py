@@ -176,9 +176,14 @@ def retrain(
     config: ConfigOpt,
     events: EventsOpt,
     name: Annotated[str, typer.Option("--name", help="Registered model name")],
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for the features and the model", file_okay=False)
+    ] = Path("retrain-output"),
 ) -> None:
     """Features -> train -> register -> promote, for scheduled use."""
-    not_yet("retrain", "the training issue")
+    from pipelines.jobs import run_retrain
+
+    run_retrain(config_path=config, events_path=events, name=name, out=out)
 
 
 @app.command()

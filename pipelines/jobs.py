@@ -25,6 +25,7 @@ __all__ = [
     "run_demo",
     "run_features_job",
     "run_promote",
+    "run_retrain",
     "run_simulate",
     "run_train",
     "run_validate",
@@ -130,6 +131,14 @@ def run_promote(name: str, settings: TrackingSettings | None = None) -> Promotio
     decision = promote(name, settings or TrackingSettings())
     Console().print(decision.message())
     return decision
+
+
+def run_retrain(config_path: Path, events_path: Path, name: str, out: Path) -> PromotionDecision:
+    """features -> train -> register -> promote: the scheduled retraining flow."""
+    features_path = out / "features.parquet"
+    run_features_job(config_path, events_path, features_path)
+    run_train(features_path, out / "model", register=name, tune=None)
+    return run_promote(name)
 
 
 def run_demo(out: Path, sessions: int, seed: int) -> None:

@@ -43,10 +43,10 @@ def test_no_arguments_lists_the_commands() -> None:
 def test_unfinished_command_says_so_in_one_line(tmp_path: Path) -> None:
     config = tmp_path / "friction.toml"
     config.write_text("")
-    result = runner.invoke(app, ["retrain", "--config", str(config), "--events", str(config), "--name", "x"])
+    result = runner.invoke(app, ["serve", "--model", str(config)])
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == [
-        "friction retrain: not available yet (the training issue is not done)"
+        "friction serve: not available yet (the risk API issue is not done)"
     ]
 
 
@@ -152,7 +152,14 @@ def test_features_train_promote_through_the_cli(tmp_path: Path) -> None:
     assert (tmp_path / "model" / "model.txt").exists()
     result = runner.invoke(app, ["promote", "--name", "shop"], env=env)
     assert result.exit_code == 0, result.output
-    assert "champion" in result.output
+    assert "shop v1 is now champion" in result.output
+
+    out = tmp_path / "retrain"
+    args = ["retrain", "--config", str(config), "--events", str(world / "events.parquet"), "--name", "shop"]
+    result = runner.invoke(app, [*args, "--out", str(out)], env=env)
+    assert result.exit_code == 0, result.output
+    assert "shop v2" in result.output
+    assert (out / "model" / "MANIFEST.json").exists()
 
 
 def test_train_on_a_missing_feature_table_is_one_line(tmp_path: Path) -> None:
