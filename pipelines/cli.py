@@ -113,11 +113,9 @@ def features(
     spark_master: Annotated[str | None, typer.Option("--spark-master", help="Spark master URL")] = None,
 ) -> None:
     """Turn events into one row of moment features per session."""
-    if engine is Engine.spark:
-        not_yet("features --engine spark", "the Spark engine of the moment-features issue")
     from pipelines.jobs import run_features_job
 
-    run_features_job(config_path=config, events_path=events, out=out)
+    run_features_job(config, events, out, engine=engine.value, spark_master=spark_master)
 
 
 @app.command()

@@ -12,6 +12,7 @@ from typing import Any
 from features.config import FrictionConfig
 from features.featurize import Featurizer
 from features.labels import attach_survey_labels
+from pipelines.engines import featurize_local, featurize_spark
 from pipelines.ingest import IngestSummary, load_events
 from pipelines.readers import read_events
 from pipelines.writers import write_json, write_parquet
@@ -53,17 +54,28 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def run_features(config: FrictionConfig, events_path: Path, out: Path, quarantine: Path) -> FeaturesSummary:
+def run_features(
+    config: FrictionConfig,
+    events_path: Path,
+    out: Path,
+    quarantine: Path,
+    engine: str = "local",
+    spark_master: str | None = None,
+) -> FeaturesSummary:
     started = time.perf_counter()
     events, ingest = load_events(events_path, config, quarantine_path=quarantine)
-    feature_set = Featurizer(config)(events)
-    table = feature_set.frame
+    if engine == "spark":
+        table = featurize_spark(events, config, master=spark_master or "local[2]")
+    else:
+        table = featurize_local(events, config)
+    plan = Featurizer(config).plan(list(events.columns))
     if config.label.kind == "survey" and config.label.survey is not None:
         table = attach_survey_labels(table, read_events(config.label.survey.path), config.label)
     write_parquet(table, out)
     manifest_path = out.with_suffix(".manifest.json")
     manifest = {
-        **feature_set.manifest(),
+        "features": plan.catalog.to_records(),
+        "skipped_signals": dict(plan.skipped),
         "dtypes": {name: str(dtype) for name, dtype in table.dtypes.items()},
         "rows": {
             "in": ingest.rows_in,
@@ -73,14 +85,14 @@ def run_features(config: FrictionConfig, events_path: Path, out: Path, quarantin
         },
         "input": {"path": str(events_path), "sha256": file_digest(events_path)},
         "config": config.model_dump(mode="json"),
-        "engine": "local",
+        "engine": engine if spark_master is None else f"{engine} ({spark_master})",
     }
     write_json(manifest, manifest_path)
     labelled = table["label_known"].to_numpy(dtype=bool)
     return FeaturesSummary(
         ingest=ingest,
         sessions=len(table),
-        features=len(feature_set.feature_names),
+        features=len(plan.catalog.names),
         labelled=int(labelled.sum()),
         positives=int(table["label"].to_numpy()[labelled].sum()),
         output=out,

@@ -67,10 +67,14 @@ def run_validate(config_path: Path, events_path: Path, quarantine: Path | None =
     return summary
 
 
-def run_features_job(config_path: Path, events_path: Path, out: Path) -> FeaturesSummary:
+def run_features_job(
+    config_path: Path, events_path: Path, out: Path, engine: str = "local", spark_master: str | None = None
+) -> FeaturesSummary:
     config = load_config(config_path)
-    with step(f"Featurizing {events_path}"):
-        summary = run_features(config, events_path, out, quarantine=default_quarantine_path(events_path))
+    with step(f"Featurizing {events_path} ({engine} engine)"):
+        summary = run_features(
+            config, events_path, out, default_quarantine_path(events_path), engine, spark_master
+        )
     print_summary("friction features", summary.as_rows())
     return summary
 

@@ -170,3 +170,22 @@ def test_train_on_a_missing_feature_table_is_one_line(tmp_path: Path) -> None:
     result = runner.invoke(app, ["train", "--config", str(config), "--features", str(broken)])
     assert result.exit_code == 2
     assert result.stderr.startswith("friction train: error: cannot read the feature table")
+
+
+@pytest.mark.slow
+def test_features_on_spark_equal_the_local_engine(tmp_path: Path) -> None:
+    world = tmp_path / "world"
+    assert (
+        runner.invoke(app, ["simulate", "--sessions", "400", "--seed", "8", "--out", str(world)]).exit_code
+        == 0
+    )
+    base = ["features", "--config", str(world / "friction.toml"), "--events", str(world / "events.parquet")]
+    outputs = {}
+    for engine in ("local", "spark"):
+        outputs[engine] = tmp_path / f"{engine}.parquet"
+        result = runner.invoke(app, [*base, "--out", str(outputs[engine]), "--engine", engine])
+        assert result.exit_code == 0, result.output
+    local, spark = (pd.read_parquet(path) for path in outputs.values())
+    pd.testing.assert_frame_equal(spark, local, check_exact=True)
+    manifest = json.loads(outputs["spark"].with_suffix(".manifest.json").read_text())
+    assert manifest["engine"] == "spark"
