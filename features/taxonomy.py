@@ -83,12 +83,12 @@ class TouchpointRule(Section):
         return self
 
 
-class TouchpointsConfig(Section):
-    # None: the default e-commerce taxonomy, data/taxonomy.toml.
-    taxonomy: Path | None = None
-    # Tried before the taxonomy file's rules; the first matching rule wins.
+class TaxonomyFile(Section):
+    """The taxonomy file's shape (see data/taxonomy.toml); `[touchpoints]` extends it."""
+
+    # Tried in order; the first matching rule wins.
     rules: list[TouchpointRule] = Field(default_factory=list)
-    # Funnel stages in order; empty keeps the taxonomy file's funnel.
+    # Funnel stages in order.
     funnel: list[str] = Field(default_factory=list)
     # Touchpoints no rule produces but a `touchpoint` column in the data may name.
     touchpoints: list[str] = Field(default_factory=list)
@@ -99,17 +99,11 @@ class TouchpointsConfig(Section):
         return [_check_name(name) for name in value]
 
 
-class TaxonomyFile(Section):
-    """The taxonomy file's shape (see data/taxonomy.toml)."""
+class TouchpointsConfig(TaxonomyFile):
+    """`[touchpoints]`: its rules are tried before the file's; an empty funnel keeps the file's."""
 
-    funnel: list[str] = Field(default_factory=list)
-    touchpoints: list[str] = Field(default_factory=list)
-    rules: list[TouchpointRule] = Field(default_factory=list)
-
-    @field_validator("funnel", "touchpoints")
-    @classmethod
-    def _valid_names(cls, value: list[str]) -> list[str]:
-        return [_check_name(name) for name in value]
+    # None: the default e-commerce taxonomy, data/taxonomy.toml.
+    taxonomy: Path | None = None
 
 
 @dataclass(frozen=True, eq=False)
