@@ -50,7 +50,8 @@ def file_digest(path: Path) -> str:
     digest = hashlib.sha256()
     for part in sorted(path.rglob("*")) if path.is_dir() else [path]:
         if part.is_file():
-            digest.update(part.read_bytes())
+            with part.open("rb") as handle:  # streamed: inputs can be larger than memory
+                digest.update(hashlib.file_digest(handle, "sha256").digest())
     return digest.hexdigest()
 
 
