@@ -130,6 +130,25 @@ class FrictionConfig(Section):
     label: LabelConfig = Field(default_factory=LabelConfig)
     touchpoints: TouchpointsConfig = Field(default_factory=TouchpointsConfig)
     signals: SignalsConfig = Field(default_factory=SignalsConfig)
+    # `[train]`: passed through unvalidated here (features must not import training);
+    # training validates it into its own typed config.
+    train: dict[str, Any] = Field(default_factory=dict)
+    # `[playbook]`: touchpoint or signal family -> the action key a product app acts on.
+    playbook: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("playbook")
+    @classmethod
+    def _action_keys(cls, playbook: dict[str, str]) -> dict[str, str]:
+        for key, action in playbook.items():
+            if not _IDENTIFIER.fullmatch(key):
+                raise ValueError(f"playbook key {key!r} must be a touchpoint or signal family name")
+            if not _IDENTIFIER.fullmatch(action):
+                raise ValueError(f"playbook action for {key!r} must be an identifier, got {action!r}")
+        return playbook
+
+    def self_contained(self) -> FrictionConfig:
+        """This config with its taxonomy inlined: what a model carries to featurize at scoring time."""
+        return self.model_copy(update={"touchpoints": self.touchpoints.self_contained()})
 
 
 def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:

@@ -104,6 +104,25 @@ class TouchpointsConfig(TaxonomyFile):
 
     # None: the default e-commerce taxonomy, data/taxonomy.toml.
     taxonomy: Path | None = None
+    # True: these rules are the whole taxonomy and no file is read. `self_contained` sets it
+    # so that a model carries its taxonomy instead of depending on a file at scoring time.
+    inline: bool = False
+
+    def self_contained(self) -> TouchpointsConfig:
+        """The merged taxonomy (file + these rules) as one inline section, same touchpoint order."""
+        taxonomy = load_taxonomy(self)
+        return TouchpointsConfig(
+            rules=list(taxonomy.rules),
+            funnel=list(taxonomy.funnel),
+            touchpoints=[name for name in taxonomy.touchpoints if name != OTHER],
+            inline=True,
+        )
+
+    @model_validator(mode="after")
+    def _inline_reads_no_file(self) -> TouchpointsConfig:
+        if self.inline and self.taxonomy is not None:
+            raise ValueError("`inline = true` reads no taxonomy file; remove `taxonomy` or `inline`")
+        return self
 
 
 @dataclass(frozen=True, eq=False)
@@ -241,7 +260,7 @@ def load_taxonomy(config: TouchpointsConfig | None = None) -> Taxonomy:
     """Merge the taxonomy file with the config's rules and check the funnel names."""
     config = config or TouchpointsConfig()
     path = config.taxonomy or DEFAULT_TAXONOMY_PATH
-    base = _read_file(path)
+    base = TaxonomyFile() if config.inline else _read_file(path)
     rules = (*config.rules, *base.rules)
     funnel = config.funnel or base.funnel
     known = _ordered([*base.touchpoints, *config.touchpoints, *(r.touchpoint for r in rules)])
@@ -255,4 +274,5 @@ def load_taxonomy(config: TouchpointsConfig | None = None) -> Taxonomy:
     if len(set(funnel)) != len(funnel):
         raise ConfigError(f"touchpoints.funnel: a stage is listed twice in {funnel}")
     order = _ordered([*funnel, *(name for name in known if name != OTHER), OTHER])
-    return Taxonomy(touchpoints=tuple(order), funnel=tuple(funnel), rules=rules, source=str(path))
+    source = "inline" if config.inline else str(path)
+    return Taxonomy(touchpoints=tuple(order), funnel=tuple(funnel), rules=rules, source=source)

@@ -5,6 +5,8 @@
     features.json      the feature manifest: names, kinds, category lists, catalog
     metrics.json       the holdout evaluation, baselines included
     card.json          risk bands and training provenance
+    featurizer.json    the featurizer config (taxonomy inlined) the features were built with,
+                       or null: how scoring turns raw events into the same features
     MANIFEST.json      sha256 of every file above
 
 `load` reads every file into memory, checks the set of files and each hash, and only then
@@ -22,6 +24,7 @@ import shutil
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -29,21 +32,31 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from features.config import FrictionConfig
 from features.errors import FrictionError
+from features.featurize import Featurizer
 from models.calibrator import Calibrator
 from models.card import ModelCard
 from models.errors import ModelIntegrityError
 from models.manifest import FeatureManifest
 
-__all__ = ["ARTIFACT_FILES", "BASE_VALUE", "HASHES_FILE", "FrictionModel", "json_bytes"]
+__all__ = ["ARTIFACT_FILES", "BASE_VALUE", "FEATURIZER_FILE", "HASHES_FILE", "FrictionModel", "json_bytes"]
 
 MODEL_FILE = "model.txt"
 CALIBRATOR_FILE = "calibrator.json"
 FEATURES_FILE = "features.json"
 METRICS_FILE = "metrics.json"
 CARD_FILE = "card.json"
+FEATURIZER_FILE = "featurizer.json"
 HASHES_FILE = "MANIFEST.json"
-ARTIFACT_FILES: tuple[str, ...] = (MODEL_FILE, CALIBRATOR_FILE, FEATURES_FILE, METRICS_FILE, CARD_FILE)
+ARTIFACT_FILES: tuple[str, ...] = (
+    MODEL_FILE,
+    CALIBRATOR_FILE,
+    FEATURES_FILE,
+    METRICS_FILE,
+    CARD_FILE,
+    FEATURIZER_FILE,
+)
 # Column of `contributions` holding the expected raw score (SHAP base value).
 BASE_VALUE = "__base__"
 
@@ -65,6 +78,10 @@ def json_bytes(data: Any) -> bytes:
     return (json.dumps(_plain(data), indent=2, sort_keys=True, allow_nan=False) + "\n").encode()
 
 
+def _dumped(config: FrictionConfig | None) -> dict[str, Any] | None:
+    return None if config is None else config.model_dump(mode="json")
+
+
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -76,6 +93,9 @@ class FrictionModel:
     manifest: FeatureManifest
     card: ModelCard
     metrics: Mapping[str, Any] = field(default_factory=dict)
+    # The config the training features were built with; None for models trained on a feature
+    # table alone (they score feature tables, not raw events).
+    featurizer_config: FrictionConfig | None = None
 
     # -- prediction -------------------------------------------------------------------------
     def predict_raw(self, features: pd.DataFrame, strict: bool = True) -> np.ndarray:
@@ -100,6 +120,23 @@ class FrictionModel:
     def with_metrics(self, metrics: Mapping[str, Any]) -> FrictionModel:
         return dataclasses.replace(self, metrics=dict(metrics))
 
+    def with_featurizer(self, config: FrictionConfig) -> FrictionModel:
+        """This model carrying `config`, its taxonomy inlined (no file needed to score events)."""
+        return dataclasses.replace(self, featurizer_config=config.self_contained())
+
+    @cached_property
+    def _compiled_featurizer(self) -> Featurizer | None:
+        return None if self.featurizer_config is None else Featurizer(self.featurizer_config)
+
+    def featurizer(self) -> Featurizer:
+        """The featurizer that built the training features (compiled once per model)."""
+        if self._compiled_featurizer is None:
+            raise FrictionError(
+                "this model carries no featurizer config (it was trained from a feature table alone); "
+                "score a feature table instead of raw events, or retrain with `friction train --config`"
+            )
+        return self._compiled_featurizer
+
     # -- files ------------------------------------------------------------------------------
     def files(self) -> dict[str, bytes]:
         """The artifact's files as bytes (what `save` writes and `MANIFEST.json` hashes)."""
@@ -109,7 +146,14 @@ class FrictionModel:
             FEATURES_FILE: json_bytes(self.manifest.model_dump()),
             METRICS_FILE: json_bytes(dict(self.metrics)),
             CARD_FILE: json_bytes(self.card.model_dump()),
+            FEATURIZER_FILE: json_bytes({"config": _dumped(self.featurizer_config)}),
         }
+
+    def signed_files(self) -> dict[str, bytes]:
+        """`files()` plus `MANIFEST.json` with their hashes: what `from_files` accepts."""
+        files = self.files()
+        hashes = {"algorithm": "sha256", "files": {n: _sha256(d) for n, d in sorted(files.items())}}
+        return files | {HASHES_FILE: json_bytes(hashes)}
 
     def save(self, path: Path) -> Path:
         """Write the directory atomically: a temp folder beside it, renamed into place."""
@@ -121,11 +165,8 @@ class FrictionModel:
         path.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
         try:
-            files = self.files()
-            for name, data in files.items():
+            for name, data in self.signed_files().items():
                 (staging / name).write_bytes(data)
-            hashes = {"algorithm": "sha256", "files": {n: _sha256(d) for n, d in sorted(files.items())}}
-            (staging / HASHES_FILE).write_bytes(json_bytes(hashes))
             _swap_in(staging, path)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -134,21 +175,29 @@ class FrictionModel:
     @classmethod
     def load(cls, path: Path) -> FrictionModel:
         """Verify every file against `MANIFEST.json`, then parse the verified bytes."""
-        files = _verified_files(Path(path))
+        return cls.from_files(_read_files(Path(path)), source=str(path))
+
+    @classmethod
+    def from_files(cls, files: Mapping[str, bytes], source: str = "model") -> FrictionModel:
+        """A model from its files' bytes (`signed_files()`, or a directory read whole), the
+        hashes checked first: how Spark executors rebuild a model shipped to them."""
+        files = _verified(files, source)
         try:
             manifest = FeatureManifest.model_validate_json(files[FEATURES_FILE])
             calibrator = Calibrator.model_validate_json(files[CALIBRATOR_FILE])
             card = ModelCard.model_validate_json(files[CARD_FILE])
             metrics = json.loads(files[METRICS_FILE])
+            raw_config = json.loads(files[FEATURIZER_FILE])["config"]
+            config = None if raw_config is None else FrictionConfig.model_validate(raw_config)
             booster = lgb.Booster(model_str=files[MODEL_FILE].decode())
-        except (ValueError, lgb.basic.LightGBMError) as exc:
-            raise ModelIntegrityError(f"{path}: a model file does not parse: {exc}") from None
+        except (ValueError, KeyError, TypeError, lgb.basic.LightGBMError) as exc:
+            raise ModelIntegrityError(f"{source}: a model file does not parse: {exc}") from None
         if booster.num_feature() != len(manifest.features):
             raise ModelIntegrityError(
-                f"{path}: {MODEL_FILE} reads {booster.num_feature()} features but {FEATURES_FILE} "
+                f"{source}: {MODEL_FILE} reads {booster.num_feature()} features but {FEATURES_FILE} "
                 f"lists {len(manifest.features)}"
             )
-        return cls(booster=booster, calibrator=calibrator, manifest=manifest, card=card, metrics=metrics)
+        return cls(booster, calibrator, manifest, card, metrics, featurizer_config=config)
 
 
 def _replaceable(path: Path) -> bool:
@@ -170,28 +219,34 @@ def _swap_in(staging: Path, path: Path) -> None:
         shutil.rmtree(retired, ignore_errors=True)
 
 
-def _verified_files(path: Path) -> dict[str, bytes]:
+def _read_files(path: Path) -> dict[str, bytes]:
+    """Every file of a model directory (the set is checked against the manifest later)."""
     if not path.is_dir():
         raise ModelIntegrityError(f"{path}: not a model directory")
+    return {p.name: p.read_bytes() for p in path.iterdir() if p.is_file()}
+
+
+def _verified(files: Mapping[str, bytes], source: str) -> dict[str, bytes]:
+    """The artifact files, once `MANIFEST.json` lists exactly them and every hash matches."""
+    if HASHES_FILE not in files:
+        raise ModelIntegrityError(f"{source}: {HASHES_FILE} is missing; refusing an unverified model")
     try:
-        recorded = json.loads((path / HASHES_FILE).read_bytes())["files"]
-    except FileNotFoundError:
-        raise ModelIntegrityError(f"{path}: {HASHES_FILE} is missing; refusing an unverified model") from None
+        recorded = json.loads(files[HASHES_FILE])["files"]
     except (ValueError, KeyError, TypeError):
-        raise ModelIntegrityError(f"{path}: {HASHES_FILE} is not a valid hash manifest") from None
+        raise ModelIntegrityError(f"{source}: {HASHES_FILE} is not a valid hash manifest") from None
     if not isinstance(recorded, dict) or sorted(recorded) != sorted(ARTIFACT_FILES):
+        listed = sorted(recorded) if isinstance(recorded, dict) else recorded
         raise ModelIntegrityError(
-            f"{path}: {HASHES_FILE} must list exactly {', '.join(ARTIFACT_FILES)}; got {sorted(recorded)}"
+            f"{source}: {HASHES_FILE} must list exactly {', '.join(ARTIFACT_FILES)}; got {listed}"
         )
-    present = {p.name for p in path.iterdir()} - {HASHES_FILE}
+    present = set(files) - {HASHES_FILE}
     if extra := sorted(present - set(ARTIFACT_FILES)):
-        raise ModelIntegrityError(f"{path}: unexpected file(s) {', '.join(extra)} not in {HASHES_FILE}")
+        raise ModelIntegrityError(f"{source}: unexpected file(s) {', '.join(extra)} not in {HASHES_FILE}")
     if missing := sorted(set(ARTIFACT_FILES) - present):
-        raise ModelIntegrityError(f"{path}: missing file(s) {', '.join(missing)}")
-    files = {}
+        raise ModelIntegrityError(f"{source}: missing file(s) {', '.join(missing)}")
     for name in ARTIFACT_FILES:
-        data = (path / name).read_bytes()
-        if _sha256(data) != recorded[name]:
-            raise ModelIntegrityError(f"{path}: {name} differs from its sha256 in {HASHES_FILE}; not loaded")
-        files[name] = data
-    return files
+        if _sha256(files[name]) != recorded[name]:
+            raise ModelIntegrityError(
+                f"{source}: {name} differs from its sha256 in {HASHES_FILE}; not loaded"
+            )
+    return {name: files[name] for name in ARTIFACT_FILES}

@@ -131,8 +131,8 @@ def train(
     from features.config import load_config
     from pipelines.jobs import run_train
 
-    load_config(config)  # refuse a broken config before spending time on training
-    run_train(features_path=features, out=out, register=register, tune=tune)
+    # Loaded first: a broken config fails before any time is spent on training.
+    run_train(features_path=features, out=out, register=register, tune=tune, config=load_config(config))
 
 
 @app.command()

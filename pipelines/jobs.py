@@ -11,8 +11,9 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from features.config import load_config
+from features.config import FrictionConfig, load_config
 from pipelines.console import print_summary, step
+from pipelines.feature_table import check_built_with
 from pipelines.features_job import FeaturesSummary, run_features
 from pipelines.ingest import IngestSummary, load_events
 from pipelines.simulate import simulate, write_world
@@ -107,8 +108,13 @@ def run_train(
     tune: int | None,
     settings: TrackingSettings | None = None,
     truth: pd.DataFrame | None = None,
+    config: FrictionConfig | None = None,
 ) -> TrainOutcome:
+    """Train on a feature table; with `config` (the one the table was built with, checked) the
+    model carries it and can score raw events."""
     table = read_feature_table(features_path)
+    if config is not None:
+        check_built_with(table, config, source=str(features_path))
     settings = settings or TrackingSettings()
     with step("Training"):
         outcome = train_and_track(
@@ -120,6 +126,7 @@ def run_train(
             features_path=features_path,
             catalog=_catalog(features_path),
             truth=truth,
+            featurizer_config=config,
         )
     print_metrics(outcome)
     rows: dict[str, object] = {"tracking": settings.uri(), "run": outcome.run_id}
@@ -141,7 +148,7 @@ def run_retrain(config_path: Path, events_path: Path, name: str, out: Path) -> P
     """features -> train -> register -> promote: the scheduled retraining flow."""
     features_path = out / "features.parquet"
     run_features_job(config_path, events_path, features_path)
-    run_train(features_path, out / "model", register=name, tune=None)
+    run_train(features_path, out / "model", register=name, tune=None, config=load_config(config_path))
     return run_promote(name)
 
 
@@ -154,7 +161,13 @@ def run_demo(out: Path, sessions: int, seed: int) -> None:
     settings = TrackingSettings(home=out / "mlflow")
     truth = pd.read_parquet(paths["truth"])
     run_train(
-        features_path, out / "model", register="friction-demo", tune=None, settings=settings, truth=truth
+        features_path,
+        out / "model",
+        register="friction-demo",
+        tune=None,
+        settings=settings,
+        truth=truth,
+        config=load_config(paths["config"]),
     )
     run_promote("friction-demo", settings)
     Console().print(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from features.config import FrictionConfig
 from training.config import TrainConfig
 from training.tracking import PromotionDecision, TrackingSettings, log_training, promote, register
 from training.train import TrainResult, train
@@ -41,13 +43,17 @@ def train_and_track(
     features_path: Path | None = None,
     tune_trials: int | None = None,
     run_name: str | None = None,
+    featurizer_config: FrictionConfig | None = None,
 ) -> TrainOutcome:
     """Train; save to `out`; log an MLflow run unless `track` is false; register as
-    `register_as`; then, if `promote_after`, run the champion gate on that name."""
+    `register_as`; then, if `promote_after`, run the champion gate on that name.
+    With `featurizer_config` (the config the table was built with) the model can score raw events."""
     config = config or TrainConfig()
     if (register_as or promote_after) and not track:
         raise ValueError("registering or promoting needs tracking (track=True)")
     result = train(table, config, truth=truth, catalog=catalog, tune_trials=tune_trials)
+    if featurizer_config is not None:
+        result = dataclasses.replace(result, model=result.model.with_featurizer(featurizer_config))
     timings = dict(result.timings)
     started = time.perf_counter()
     model_dir = result.model.save(out) if out is not None else None

@@ -56,7 +56,8 @@ def test_empty_file_is_all_defaults(tmp_path: Path) -> None:
     [
         (
             "[evnts]\n",
-            r"unknown key `evnts` \(did you mean `events`\?\); allowed here: events, label, quality",
+            r"unknown key `evnts` \(did you mean `events`\?\); allowed here: "
+            r"events, label, playbook, quality",
         ),
         ("[events]\nsesion_id = 'sid'\n", r"unknown key `events.sesion_id` \(did you mean `session_id`\?\)"),
         (
@@ -91,6 +92,8 @@ def test_empty_file_is_all_defaults(tmp_path: Path) -> None:
             "[label]\nkind = 'survey'\n[label.survey]\nscore = 'csat'\n",
             r"`label.survey.path`: Field required",
         ),
+        ("[playbook]\npayment = 'offer help'\n", r"`playbook`: .*action for 'payment' must be an identifier"),
+        ("[playbook]\n'pay-ment' = 'open_chat'\n", r"`playbook`: .*key 'pay-ment' must be a touchpoint"),
     ],
 )
 def test_config_errors_name_the_key(tmp_path: Path, text: str, message: str) -> None:
@@ -122,3 +125,10 @@ def test_config_is_frozen() -> None:
     config = parse_config({})
     with pytest.raises(ValueError, match="frozen"):
         config.events.preset = "ga4"  # type: ignore[misc]
+
+
+def test_train_and_playbook_sections_are_kept(tmp_path: Path) -> None:
+    text = "[train]\nholdout_fraction = 0.3\n[playbook]\npayment = 'offer_alternative_payment'\n"
+    config = load_config(write(tmp_path, text))
+    assert config.train == {"holdout_fraction": 0.3}  # validated by training, not here
+    assert config.playbook == {"payment": "offer_alternative_payment"}

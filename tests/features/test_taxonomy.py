@@ -7,12 +7,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 
 from features.config import parse_config
 from features.errors import ConfigError
 from features.featurize import Featurizer
 from features.schema import TIMESTAMP_DTYPE
-from features.taxonomy import DEFAULT_TAXONOMY_PATH, OTHER, TouchpointsConfig, load_taxonomy
+from features.taxonomy import DEFAULT_TAXONOMY_PATH, OTHER, TouchpointRule, TouchpointsConfig, load_taxonomy
 
 VOCABULARY = {
     "/": "home",
@@ -154,3 +155,23 @@ def test_missing_or_broken_taxonomy_file_is_an_error(tmp_path: Path) -> None:
     broken.write_text('funnel = ["home"]\n[[rules]]\ntouchpoint = "home"\nurl = "["\n')
     with pytest.raises(ConfigError, match=r"taxonomy\.toml: `rules\.0\.url`.*bad regular expression"):
         load_taxonomy(TouchpointsConfig(taxonomy=broken))
+
+
+def test_self_contained_taxonomy_compiles_to_the_same_one(tmp_path: Path) -> None:
+    config = TouchpointsConfig(
+        rules=[TouchpointRule(touchpoint="wishlist", event="wish")], funnel=["product", "cart", "payment"]
+    )
+    inline = config.self_contained()
+    assert inline.inline
+    assert inline.taxonomy is None
+    original, rebuilt = load_taxonomy(config), load_taxonomy(inline)
+    assert rebuilt.touchpoints == original.touchpoints
+    assert rebuilt.funnel == original.funnel
+    assert rebuilt.rules == original.rules
+    assert rebuilt.source == "inline"
+    assert inline.self_contained() == inline  # idempotent
+
+
+def test_inline_and_a_taxonomy_file_are_exclusive(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="`inline = true` reads no taxonomy file"):
+        TouchpointsConfig(taxonomy=tmp_path / "t.toml", inline=True)

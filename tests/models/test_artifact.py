@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.config import parse_config
 from features.errors import FrictionError
 from models.artifact import ARTIFACT_FILES, BASE_VALUE, HASHES_FILE, FrictionModel
 from models.card import RiskBands
@@ -160,3 +161,37 @@ def test_the_catalog_travels_with_the_manifest(scored_rows: pd.DataFrame, tmp_pa
     by_name = FeatureManifest.from_table(scored_rows, catalog={"cart__errors": {"unit": "count"}})
     assert by_name.catalog == {"cart__errors": {"unit": "count"}}
     assert FeatureManifest.model_validate_json(manifest.model_dump_json()) == manifest
+
+
+def test_a_model_without_featurizer_config_says_how_to_score(model: FrictionModel, saved: Path) -> None:
+    loaded = FrictionModel.load(saved)
+    assert loaded.featurizer_config is None
+    with pytest.raises(FrictionError, match=r"carries no featurizer config.*score a feature table"):
+        loaded.featurizer()
+
+
+def test_the_featurizer_config_travels_with_the_model_self_contained(
+    model: FrictionModel, tmp_path: Path
+) -> None:
+    taxonomy = tmp_path / "shop.toml"
+    taxonomy.write_text('funnel = ["shop"]\nrules = [{touchpoint = "shop", event = "view_item"}]\n')
+    config = parse_config({"touchpoints": {"taxonomy": str(taxonomy), "funnel": ["shop"]}})
+    saved = model.with_featurizer(config).save(tmp_path / "model")
+    taxonomy.unlink()  # the model must not need the file any more
+    loaded = FrictionModel.load(saved)
+    assert loaded.featurizer_config is not None
+    assert loaded.featurizer_config.touchpoints.inline
+    assert loaded.featurizer().taxonomy_.touchpoints == ("shop", "other")
+    assert loaded.featurizer() is loaded.featurizer()  # compiled once per model
+
+
+def test_from_files_verifies_the_bytes_it_is_given(model: FrictionModel, scored_rows: pd.DataFrame) -> None:
+    files = model.signed_files()
+    rebuilt = FrictionModel.from_files(files)
+    np.testing.assert_array_equal(rebuilt.predict_raw(scored_rows), model.predict_raw(scored_rows))
+    tampered = files | {"calibrator.json": files["calibrator.json"].replace(b"{", b"{ ", 1)}
+    with pytest.raises(ModelIntegrityError, match=r"executor: calibrator.json differs from its sha256"):
+        FrictionModel.from_files(tampered, source="executor")
+    unsigned = {name: data for name, data in files.items() if name != HASHES_FILE}
+    with pytest.raises(ModelIntegrityError, match=r"MANIFEST\.json is missing"):
+        FrictionModel.from_files(unsigned)

@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from features.config import load_config
+from models.artifact import FrictionModel
 from pipelines.cli import app
 
 COMMANDS = [
@@ -150,9 +152,21 @@ def test_features_train_promote_through_the_cli(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "rule_baseline" in result.output
     assert (tmp_path / "model" / "model.txt").exists()
+    carried = FrictionModel.load(tmp_path / "model").featurizer_config
+    assert carried is not None
+    assert carried.touchpoints.inline
+    assert carried.events == load_config(config).events
     result = runner.invoke(app, ["promote", "--name", "shop"], env=env)
     assert result.exit_code == 0, result.output
     assert "shop v1 is now champion" in result.output
+
+    other = tmp_path / "other.toml"
+    wishlist = '\n[touchpoints]\nrules = [{touchpoint = "wishlist", event = "wish"}]\n'
+    other.write_text(config.read_text() + wishlist)
+    result = runner.invoke(app, ["train", "--config", str(other), "--features", str(table)], env=env)
+    assert result.exit_code == 2
+    assert "lacks the touchpoint(s) wishlist" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
     out = tmp_path / "retrain"
     args = ["retrain", "--config", str(config), "--events", str(world / "events.parquet"), "--name", "shop"]
