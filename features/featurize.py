@@ -130,8 +130,21 @@ class _Plan:
     column_of: np.ndarray
     visits: np.ndarray  # the visits columns, touchpoint order
     revisits: np.ndarray  # the revisits columns, same order
+    totals: tuple[tuple[int, np.ndarray], ...]  # (session-wide total, its per-touchpoint columns)
+    session_columns: np.ndarray  # the columns of `_SESSION_COLUMNS`
 
 
+_SESSION_COLUMNS = (
+    "session__events",
+    "session__duration_s",
+    "session__touchpoints",
+    "session__visits",
+    "session__pace_epm",
+    "session__max_gap_s",
+    "session__hour",
+    "session__weekday",
+    "funnel__deepest_stage",
+)
 _MEASURES = ("visits", "exit")  # counted per touchpoint before the signals; dwell_s comes last
 
 
@@ -152,12 +165,26 @@ def _columns(
     return column_of, column_of[0].copy(), revisits
 
 
+def _totals(
+    signals: Sequence[Signal], index: dict[str, int], column_of: np.ndarray
+) -> tuple[tuple[int, np.ndarray], ...]:
+    """Session-wide totals summed from a signal's per-touchpoint columns."""
+    names = [s.name for s in signals]
+    out = []
+    for total, signal in (("session__stalls", "stalls"), ("funnel__regressions", "funnel_regressions")):
+        if total in index and signal in names:
+            columns = column_of[len(_MEASURES) + names.index(signal)]
+            out.append((index[total], columns[columns < len(index)]))
+    return tuple(out)
+
+
 class Featurizer:
     """Built once from the config (taxonomy compiled, signals chosen), then called per batch."""
 
     def __init__(self, config: FrictionConfig | None = None) -> None:
         self.config = config if config is not None else FrictionConfig()
         self.taxonomy_: Taxonomy = load_taxonomy(self.config.touchpoints)
+        self.label_events_ = frozenset(self.config.label.events)
         self._plans: dict[tuple[str, ...], _Plan] = {}
 
     def plan(self, columns: Sequence[str]) -> _Plan:
@@ -176,7 +203,18 @@ class Featurizer:
             index = {name: i for i, name in enumerate(names)}
             column_of, visits, revisits = _columns(taxonomy, signals, index)
             found = _Plan(
-                signals, skipped, context, catalog, label_column, names, index, column_of, visits, revisits
+                signals,
+                skipped,
+                context,
+                catalog,
+                label_column,
+                names,
+                index,
+                column_of,
+                visits,
+                revisits,
+                _totals(signals, index, column_of),
+                np.array([index[name] for name in _SESSION_COLUMNS], dtype=np.int64),
             )
             self._plans[key] = found
         return found
@@ -216,7 +254,7 @@ def featurize(
 def _featurize(featurizer: Featurizer, plan: _Plan, lay: Layout, history: EventsLike | None) -> FeatureSet:
     config = featurizer.config
     taxonomy = featurizer.taxonomy_
-    label_events = set(config.label.events)
+    label_events = featurizer.label_events_
     is_label = np.array([name in label_events for name in lay.event_names], dtype=bool)[lay.event]
     keep, labelled = (
         event_cutoff(lay.starts, lay.ts, is_label, lay.session)
@@ -337,35 +375,41 @@ def _moments(j: Journey, plan: _Plan, featurizer: Featurizer) -> np.ndarray:
     n, width = j.n_sessions, len(plan.names) + 1  # + the scratch column
     config = featurizer.config.signals
     counted = [j.visit_starts, j.ends, *(signal.compute(j, config) for signal in plan.signals)]
-    row = j.session * width  # each event's row offset in the output
-    keys = [row[at] + plan.column_of[m][j.touchpoint[at]] for m, at in enumerate(counted)]
-    keys.append(row + plan.column_of[-1][j.touchpoint])  # dwell: every event, weighted by its gap
-    del row
-    weight = np.ones(sum(len(k) for k in keys))
+    counted.append(np.arange(j.n_events))  # dwell: every event, weighted by its gap
+    # All measures in one pass (a few numpy calls whatever the number of signals):
+    # key = session row offset + output column of (measure, touchpoint of the event).
+    at = np.concatenate(counted)
+    measure = np.repeat(np.arange(len(counted)), [len(c) for c in counted])
+    keys = plan.column_of[measure, j.touchpoint[at]]
+    if n > 1:
+        keys += j.session[at] * width
+    del at, measure
+    weight = np.ones(len(keys))
     weight[-j.n_events :] = j.gap_after / US_PER_S
-    out = np.bincount(np.concatenate(keys), weights=weight, minlength=n * width).reshape(n, width)[:, :-1]
+    out = np.bincount(keys, weights=weight, minlength=n * width).reshape(n, width)[:, :-1]
     visits = out[:, plan.visits]
     out[:, plan.revisits] = np.maximum(visits - 1.0, 0.0)
 
     start, end = j.ts[j.starts], j.ts[j.ends]
     duration = (end - start) / US_PER_S
     n_events = lengths(j.starts, j.n_events).astype(np.float64)
-    index = plan.index
-    out[:, index["session__events"]] = n_events
-    out[:, index["session__duration_s"]] = duration
-    out[:, index["session__touchpoints"]] = (visits > 0).sum(axis=1)
-    out[:, index["session__visits"]] = visits.sum(axis=1)
-    out[:, index["session__pace_epm"]] = np.divide(
-        n_events * 60.0, duration, out=np.full(n, np.nan), where=duration > 0
+    # One assignment for the session-wide columns (in `_SESSION_COLUMNS` order).
+    out[:, plan.session_columns] = np.stack(
+        [
+            n_events,
+            duration,
+            (visits > 0).sum(axis=1),
+            visits.sum(axis=1),
+            np.divide(n_events * 60.0, duration, out=np.full(n, np.nan), where=duration > 0),
+            np.maximum.reduceat(j.gap_after, j.starts) / US_PER_S,
+            (start // _HOUR_US) % 24,
+            (start // _DAY_US + 3) % 7,  # 1970-01-01 was a Thursday
+            np.maximum.reduceat(j.stages[j.touchpoint], j.starts) + 1.0,
+        ],
+        axis=1,
     )
-    out[:, index["session__max_gap_s"]] = np.maximum.reduceat(j.gap_after, j.starts) / US_PER_S
-    out[:, index["session__hour"]] = (start // _HOUR_US) % 24
-    out[:, index["session__weekday"]] = (start // _DAY_US + 3) % 7  # 1970-01-01 was a Thursday
-    out[:, index["funnel__deepest_stage"]] = np.maximum.reduceat(j.stages[j.touchpoint], j.starts) + 1.0
-    for total, measure_name in (("session__stalls", "stalls"), ("funnel__regressions", "funnel_regressions")):
-        if total in index:
-            columns = plan.column_of[len(_MEASURES) + [s.name for s in plan.signals].index(measure_name)]
-            out[:, index[total]] = out[:, columns[columns < len(plan.names)]].sum(axis=1)
+    for total, columns in plan.totals:
+        out[:, total] = out[:, columns].sum(axis=1)
     return out
 
 
@@ -414,24 +458,27 @@ def _history_lookup(users: np.ndarray, history: EventsLike | None) -> tuple[np.n
             hint = did_you_mean(name, table.names)
             raise SchemaError(f"history lacks the column `{name}`{hint}; it has: {', '.join(table.names)}")
     ids = np.asarray(table.raw("user_id"), dtype=object)
-    if pd.isna(ids).any():
-        raise DataQualityError("history `user_id` is empty on some rows")
-    # A few rows (the API passes one) are matched directly; a hash index pays off beyond.
-    index = pd.Index(ids) if len(ids) > 8 else None
-    repeated = index.duplicated() if index is not None else [u in ids[:k] for k, u in enumerate(ids)]
-    if np.any(repeated):
-        raise DataQualityError(f"history has more than one row for user `{ids[np.argmax(repeated)]}`")
     counts = table.floats("prior_sessions")
-    if np.isnan(counts).any() or (counts < 0).any():
+    if len(ids) <= 8 and len(users) <= 8:  # the API's one session and one history row: plain lists
+        listed = ids.tolist()
+        if any(not isinstance(u, str) and pd.isna(u) for u in listed):
+            raise DataQualityError("history `user_id` is empty on some rows")
+        if len(set(listed)) < len(listed):
+            repeated = next(u for k, u in enumerate(listed) if u in listed[:k])
+            raise DataQualityError(f"history has more than one row for user `{repeated}`")
+        at = np.array([listed.index(u) if u in listed else -1 for u in users.tolist()], np.int64)
+    else:
+        index = pd.Index(ids)
+        if index.hasnans:
+            raise DataQualityError("history `user_id` is empty on some rows")
+        if index.has_duplicates:
+            repeated = ids[np.argmax(index.duplicated())]
+            raise DataQualityError(f"history has more than one row for user `{repeated}`")
+        at = index.get_indexer(users)
+    if not bool((counts >= 0).all()):  # NaN fails too
         raise DataQualityError("history `prior_sessions` must be a count >= 0 on every row")
-    at = index.get_indexer(users) if index is not None else np.array([_find(ids, u) for u in users], np.int64)
     found = at >= 0
     rows = at[found]
     prior[found] = counts[rows]
     last_end[found] = table.timestamps("last_session_end", allow_missing=True)[rows]
     return prior, last_end
-
-
-def _find(ids: np.ndarray, user: object) -> int:
-    hits = offsets(ids == user)
-    return int(hits[0]) if hits.size else -1

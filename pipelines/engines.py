@@ -4,16 +4,21 @@ History features need every session of a user in one batch, so both engines part
 a hash of `user_id` (of `session_id` when there is no user column) and never split a user.
 Each partition is featurized on its own; the results are concatenated and brought to the
 exact form of `Featurizer(config)(events).frame`: rows by session id, context columns as
-`category` with the sorted categories of the whole table.
+`category` with the sorted categories of the whole table. Every engine returns an
+`EngineOutput`: the table, the catalog, and the featurizer's counts summed over partitions
+(on Spark, each group sends its counts back in one trailer row). Inputs larger than memory
+go through pipelines/streaming.py, which uses the same partitioning and counts.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,10 +26,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from features.catalog import CATEGORY
+from features.catalog import CATEGORY, Catalog
 from features.config import FrictionConfig
 from features.errors import ConfigError
-from features.featurize import Featurizer
+from features.featurize import FeatureSet, Featurizer
 from features.schema import TIMESTAMP_DTYPE
 
 if TYPE_CHECKING:
@@ -32,13 +37,76 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
     from pyspark.sql.types import DataType, StructType
 
-__all__ = ["PARALLEL_ABOVE_ROWS", "featurize_local", "featurize_spark", "partition_key", "spark_session"]
+__all__ = [
+    "PARALLEL_ABOVE_ROWS",
+    "EngineOutput",
+    "PartCounts",
+    "bucket_of",
+    "featurize_local",
+    "featurize_spark",
+    "partition_key",
+    "spark_session",
+]
 
 # The featurizer does ~1.5M events/s in one process; on 2 shared cores, 4.2M events took 2.8 s
 # in one batch and 3.7 s in 2 processes (cutting partitions, pickling results back), so
 # processes only pay for very large inputs on more cores.
 PARALLEL_ABOVE_ROWS = 5_000_000
 _BUCKET = "__friction_bucket"
+_COUNTS = "__friction_counts"  # Spark: a trailer row per group carries the group's counts as JSON
+
+
+@dataclass(frozen=True)
+class PartCounts:
+    """What the featurizer counted on one partition (or, summed, on all of them).
+
+    events_in = events_used + label_events + events_after_cutoff (features/featurize.py).
+    """
+
+    counts: Mapping[str, int]
+    unknown_touchpoints: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, features: FeatureSet) -> PartCounts:
+        return cls(dict(features.counts), tuple(sorted(features.unknown_touchpoints)))
+
+    @classmethod
+    def total(cls, parts: Iterable[PartCounts]) -> PartCounts:
+        counts: dict[str, int] = {}
+        unknown: set[str] = set()
+        for part in parts:
+            for name, value in part.counts.items():
+                counts[name] = counts.get(name, 0) + int(value)
+            unknown.update(part.unknown_touchpoints)
+        return cls(counts, tuple(sorted(unknown)))
+
+    def to_json(self) -> str:
+        data = {"counts": dict(self.counts), "unknown_touchpoints": list(self.unknown_touchpoints)}
+        return json.dumps(data)
+
+    @classmethod
+    def from_json(cls, text: str) -> PartCounts:
+        data = json.loads(text)
+        return cls({k: int(v) for k, v in data["counts"].items()}, tuple(data["unknown_touchpoints"]))
+
+
+@dataclass(frozen=True)
+class EngineOutput:
+    """An engine's feature table with the featurizer's counts summed over its partitions."""
+
+    table: pd.DataFrame
+    counts: PartCounts
+    catalog: Catalog
+    skipped_signals: Mapping[str, str]
+
+    def manifest(self) -> dict[str, Any]:
+        """The featurizer's part of the features manifest."""
+        return {
+            "features": self.catalog.to_records(),
+            "skipped_signals": dict(self.skipped_signals),
+            "unknown_touchpoints": list(self.counts.unknown_touchpoints),
+            "counts": dict(self.counts.counts),
+        }
 
 
 def partition_key(columns: pd.Index | list[str]) -> str:
@@ -49,9 +117,10 @@ def partition_key(columns: pd.Index | list[str]) -> str:
     raise ConfigError(f"events need `user_id` or `session_id` to be partitioned; they have: {list(columns)}")
 
 
-def _buckets(events: pd.DataFrame, n: int) -> np.ndarray:
-    """Bucket of each row in [0, n); rows without a key share one bucket (deterministic)."""
-    keys = events[partition_key(events.columns)].to_numpy(dtype=object, na_value="")
+def bucket_of(events: pd.DataFrame, n: int, key: str | None = None) -> np.ndarray:
+    """Bucket of each row in [0, n) by a hash of `key` (default `partition_key`); rows
+    without a key share one bucket. The same key always lands in the same bucket."""
+    keys = events[key or partition_key(events.columns)].to_numpy(dtype=object, na_value="")
     return (pd.util.hash_array(keys) % np.uint64(n)).astype(np.int64)
 
 
@@ -67,8 +136,9 @@ def _finish(parts: list[pd.DataFrame], schema: dict[str, str]) -> pd.DataFrame:
     return table
 
 
-def _featurize_part(events: pd.DataFrame, config: FrictionConfig) -> pd.DataFrame:
-    return Featurizer(config)(events).frame
+def _featurize_part(events: pd.DataFrame, config: FrictionConfig) -> tuple[pd.DataFrame, PartCounts]:
+    features = Featurizer(config)(events)
+    return features.frame, PartCounts.of(features)
 
 
 # Set just before the pool forks: workers inherit the events and cut their own partition,
@@ -76,7 +146,7 @@ def _featurize_part(events: pd.DataFrame, config: FrictionConfig) -> pd.DataFram
 _FORKED: tuple[pd.DataFrame, list[np.ndarray], FrictionConfig] | None = None
 
 
-def _featurize_forked(index: int) -> pd.DataFrame:
+def _featurize_forked(index: int) -> tuple[pd.DataFrame, PartCounts]:
     assert _FORKED is not None, "only called in workers forked by featurize_local"
     events, parts, config = _FORKED
     return _featurize_part(events.take(parts[index]), config)
@@ -87,28 +157,32 @@ def featurize_local(
     config: FrictionConfig,
     workers: int = 2,
     parallel_above: int = PARALLEL_ABOVE_ROWS,
-) -> pd.DataFrame:
+) -> EngineOutput:
     """Features of canonical events, user buckets featurized in `workers` forked processes.
 
-    Equal to `Featurizer(config)(events).frame`; inputs of `parallel_above` rows or fewer
-    (or `workers` <= 1) are featurized in this process in one batch.
+    The table equals `Featurizer(config)(events).frame`; inputs of `parallel_above` rows or
+    fewer (or `workers` <= 1) are featurized in this process in one batch.
     """
     global _FORKED
     if workers < 1:
         raise ConfigError(f"workers must be at least 1, got {workers}")
+    featurizer = Featurizer(config)
+    plan = featurizer.plan(list(events.columns))
     if workers == 1 or len(events) <= parallel_above:
-        return _featurize_part(events, config)
-    bucket = _buckets(events, workers * 2)  # more buckets than workers evens out skewed users
+        features = featurizer(events)
+        return EngineOutput(features.frame, PartCounts.of(features), plan.catalog, plan.skipped)
+    bucket = bucket_of(events, workers * 2)  # more buckets than workers evens out skewed users
     order = np.argsort(bucket, kind="stable")
     bounds = np.searchsorted(bucket[order], np.arange(1, workers * 2))
     parts = [rows for rows in np.split(order, bounds) if len(rows)]
     _FORKED = (events, parts, config)
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as pool:
-            frames = list(pool.map(_featurize_forked, range(len(parts))))
+            results = list(pool.map(_featurize_forked, range(len(parts))))
     finally:
         _FORKED = None
-    return _finish(frames, Featurizer(config).schema(list(events.columns)))
+    table = _finish([frame for frame, _ in results], featurizer.schema(list(events.columns)))
+    return EngineOutput(table, PartCounts.total(c for _, c in results), plan.catalog, plan.skipped)
 
 
 # --- Spark --------------------------------------------------------------------------------
@@ -203,10 +277,18 @@ def _featurize_group(
 
     def featurize_group(batch: pd.DataFrame) -> pd.DataFrame:
         events = _from_spark(batch[columns], in_schema)
-        frame = Featurizer(config)(events).frame
-        return _to_spark(frame.astype({name: object for name in context}))
+        features = Featurizer(config)(events)
+        rows = _to_spark(features.frame.astype({name: object for name in context}))
+        return pd.concat([rows.assign(**{_COUNTS: None}), _trailer(out_schema, PartCounts.of(features))])
 
     return featurize_group
+
+
+def _trailer(schema: dict[str, str], counts: PartCounts) -> pd.DataFrame:
+    """One row carrying a group's counts; its other fields are placeholders of the right type."""
+    filler: dict[str, Any] = {"float64": np.nan, "bool": False, TIMESTAMP_DTYPE: 0}
+    row = {name: [filler.get(dtype)] for name, dtype in schema.items()}
+    return pd.DataFrame(row | {_COUNTS: [counts.to_json()]})
 
 
 def featurize_spark(
@@ -215,11 +297,11 @@ def featurize_spark(
     master: str = "local[2]",
     spark: SparkSession | None = None,
     buckets: int = 8,
-) -> pd.DataFrame:
+) -> EngineOutput:
     """Features of canonical events (a frame or a Parquet path) computed on Spark.
 
     Runs the same `Featurizer` on each user bucket through `groupBy().applyInPandas`; the
-    result equals `featurize_local`. A session is started on `master` (and stopped) unless
+    table equals `featurize_local`'s. A session is started on `master` (and stopped) unless
     `spark` is given.
     """
     if spark is None:
@@ -237,12 +319,19 @@ def featurize_spark(
         stamps = [f.name for f in frame.schema.fields if isinstance(f.dataType, st.TimestampType)]
         frame = frame.withColumns({name: sf.unix_micros(name) for name in stamps})
     columns = list(frame.columns)
-    out_schema = Featurizer(config).schema(columns)
+    featurizer = Featurizer(config)
+    plan = featurizer.plan(columns)
+    out_schema = featurizer.schema(columns)
     key = sf.coalesce(sf.col(partition_key(columns)), sf.lit(""))
+    spark_schema = _spark_schema(out_schema).add(_COUNTS, st.StringType(), True)
     result = (
         frame.withColumn(_BUCKET, sf.pmod(sf.hash(key), sf.lit(buckets)))
         .groupBy(_BUCKET)
-        .applyInPandas(_featurize_group(config, columns, out_schema), schema=_spark_schema(out_schema))
+        .applyInPandas(_featurize_group(config, columns, out_schema), schema=spark_schema)
         .toPandas()
     )
-    return _finish([_from_spark(result, out_schema)], out_schema)
+    trailer = result[_COUNTS].notna().to_numpy()
+    counts = PartCounts.total(PartCounts.from_json(text) for text in result.loc[trailer, _COUNTS])
+    rows = result.loc[~trailer].drop(columns=_COUNTS).reset_index(drop=True)
+    table = _finish([_from_spark(rows, out_schema)], out_schema)
+    return EngineOutput(table, counts, plan.catalog, plan.skipped)

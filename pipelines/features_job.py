@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from features.config import FrictionConfig
-from features.featurize import Featurizer
 from features.labels import attach_survey_labels
-from pipelines.engines import featurize_local, featurize_spark
+from pipelines.engines import EngineOutput, featurize_local, featurize_spark
 from pipelines.ingest import IngestSummary, load_events
+from pipelines.progress import NoProgress, Progress
 from pipelines.readers import read_events
+from pipelines.streaming import DEFAULT_MEMORY_BUDGET_MB, featurize_streaming, plan_memory
 from pipelines.writers import write_json, write_parquet
 
 __all__ = ["FeaturesSummary", "file_digest", "run_features"]
@@ -62,40 +63,63 @@ def run_features(
     quarantine: Path,
     engine: str = "local",
     spark_master: str | None = None,
+    memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,
+    progress: Progress | None = None,
+    streaming: bool | None = None,
 ) -> FeaturesSummary:
+    """Featurize `events_path` into `out` (Parquet) and its manifest JSON beside it.
+
+    The local engine reads the input whole when it fits `memory_budget_mb` (MiB), else it
+    streams it (pipelines/streaming.py); `streaming` forces one way or the other.
+    Both write the same table.
+    """
     started = time.perf_counter()
-    events, ingest = load_events(events_path, config, quarantine_path=quarantine)
-    if engine == "spark":
-        table = featurize_spark(events, config, master=spark_master or "local[2]")
-    else:
-        table = featurize_local(events, config)
-    plan = Featurizer(config).plan(list(events.columns))
+    progress = progress or NoProgress()
+    surveys = None
     if config.label.kind == "survey" and config.label.survey is not None:
-        table = attach_survey_labels(table, read_events(config.label.survey.path), config.label)
-    write_parquet(table, out)
+        surveys = read_events(config.label.survey.path)
+    memory = plan_memory(events_path, memory_budget_mb) if engine == "local" else None
+    if memory is not None and (streaming if streaming is not None else not memory.fits_in_memory):
+        streamed = featurize_streaming(events_path, config, out, quarantine, memory, surveys, progress)
+        ingest, output = streamed.ingest, streamed.features
+        sessions, labelled, positives = streamed.sessions, streamed.labelled, streamed.positives
+        how = f"local (streamed: {streamed.partitions} partitions, memory budget {memory_budget_mb:g} MB)"
+    else:
+        progress.stage(f"Featurizing {events_path.name} ({engine} engine)", None)
+        events, ingest = load_events(events_path, config, quarantine_path=quarantine)
+        if engine == "spark":
+            output = featurize_spark(events, config, master=spark_master or "local[2]")
+        else:
+            output = featurize_local(events, config)
+        del events
+        table = output.table
+        if surveys is not None:
+            table = attach_survey_labels(table, surveys, config.label)
+            output = EngineOutput(table, output.counts, output.catalog, output.skipped_signals)
+        write_parquet(table, out)
+        known = table["label_known"].to_numpy(dtype=bool)
+        sessions, labelled, positives = len(table), int(known.sum()), int((table["label"][known] == 1).sum())
+        how = engine if spark_master is None else f"{engine} ({spark_master})"
     manifest_path = out.with_suffix(".manifest.json")
-    manifest = {
-        "features": plan.catalog.to_records(),
-        "skipped_signals": dict(plan.skipped),
-        "dtypes": {name: str(dtype) for name, dtype in table.dtypes.items()},
+    manifest = output.manifest() | {
+        "dtypes": {str(name): str(dtype) for name, dtype in output.table.dtypes.items()},
         "rows": {
             "in": ingest.rows_in,
             "kept": ingest.rows_kept,
             "quarantined": ingest.rows_quarantined,
-            "sessions": len(table),
+            "sessions": sessions,
         },
         "input": {"path": str(events_path), "sha256": file_digest(events_path)},
         "config": config.model_dump(mode="json"),
-        "engine": engine if spark_master is None else f"{engine} ({spark_master})",
+        "engine": how,
     }
     write_json(manifest, manifest_path)
-    labelled = table["label_known"].to_numpy(dtype=bool)
     return FeaturesSummary(
         ingest=ingest,
-        sessions=len(table),
-        features=len(plan.catalog.names),
-        labelled=int(labelled.sum()),
-        positives=int(table["label"].to_numpy()[labelled].sum()),
+        sessions=sessions,
+        features=len(output.catalog.names),
+        labelled=labelled,
+        positives=positives,
         output=out,
         manifest=manifest_path,
         seconds=time.perf_counter() - started,

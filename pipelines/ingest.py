@@ -7,6 +7,8 @@ leaves the rows and their reasons to look at.
 from __future__ import annotations
 
 import time
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,11 +17,11 @@ import pandas as pd
 
 from features.config import FrictionConfig
 from features.errors import ConfigError, DataQualityError
-from features.events import check_bad_row_rate, normalize_events
-from pipelines.readers import read_events
+from features.events import NormalizeSummary, check_bad_row_rate, normalize_events
+from pipelines.readers import iter_event_batches, read_events
 from pipelines.writers import write_parquet, write_text
 
-__all__ = ["IngestSummary", "load_events", "write_quarantine"]
+__all__ = ["EventStream", "IngestSummary", "load_events", "write_quarantine"]
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,76 @@ def load_events(
         seconds=time.perf_counter() - started,
         problems=dict(summary.problems),
     )
+
+
+class EventStream:
+    """Canonical events batch by batch, for inputs larger than memory; `finish()` then
+    writes the quarantine and enforces the bad-row limit exactly as `load_events` does.
+
+    The quarantined rows (at most the bad-row limit's share of the input) are held until
+    the end: their file is written once, and only then can the limit fail the run.
+    """
+
+    def __init__(
+        self, path: Path, config: FrictionConfig, quarantine_path: Path | None, batch_rows: int
+    ) -> None:
+        if quarantine_path is not None:
+            _quarantine_format(quarantine_path)
+        self.path, self.config, self.batch_rows = path, config, batch_rows
+        self.quarantine_path = quarantine_path
+        self._quarantine: list[pd.DataFrame] = []
+        self._rows_in = self._rows_kept = 0
+        self._problems: Counter[str] = Counter()
+        self._first: pd.Timestamp | None = None
+        self._last: pd.Timestamp | None = None
+        self._started = time.perf_counter()
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        """Each batch's kept rows (canonical columns; a JSON Lines batch may lack optional ones)."""
+        for raw in iter_event_batches(self.path, self.batch_rows):
+            normalized = normalize_events(raw, self.config.events)
+            summary, events = normalized.summary, normalized.events
+            self._rows_in += summary.rows_in
+            self._rows_kept += summary.rows_kept
+            self._problems.update(summary.problems)
+            if summary.rows_quarantined:
+                self._quarantine.append(normalized.quarantine)
+            if len(events):
+                low, high = events["timestamp"].min(), events["timestamp"].max()
+                self._first = low if self._first is None else min(self._first, low)
+                self._last = high if self._last is None else max(self._last, high)
+                yield events
+
+    @property
+    def rows_in(self) -> int:
+        return self._rows_in
+
+    def finish(self) -> IngestSummary:
+        """Write the quarantine, enforce the bad-row limit; sessions and users are left to the engine."""
+        quarantined = sum(len(q) for q in self._quarantine)
+        summary = NormalizeSummary(self._rows_in, self._rows_kept, quarantined, dict(self._problems))
+        written = None
+        if quarantined and self.quarantine_path is not None:
+            written = write_quarantine(pd.concat(self._quarantine, ignore_index=True), self.quarantine_path)
+        self._quarantine = []
+        check_bad_row_rate(
+            summary, self.config.quality.max_bad_row_rate, quarantine=str(written) if written else None
+        )
+        if not summary.rows_kept:
+            raise DataQualityError(f"no usable events in {self.path} ({summary.rows_in:,} rows read)")
+        return IngestSummary(
+            source=self.path,
+            rows_in=summary.rows_in,
+            rows_kept=summary.rows_kept,
+            rows_quarantined=summary.rows_quarantined,
+            sessions=None,
+            users=None,
+            first_event=self._first,
+            last_event=self._last,
+            quarantine_path=written,
+            seconds=time.perf_counter() - self._started,
+            problems=dict(summary.problems),
+        )
 
 
 def write_quarantine(quarantine: pd.DataFrame, target: Path) -> Path:
