@@ -11,16 +11,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from features.errors import ConfigError
+from features.schema import did_you_mean
 from features.section import Section
 from models.card import RiskBands
 
-__all__ = ["GateConfig", "LightGBMParams", "TrainConfig", "TuneConfig"]
+__all__ = ["GateConfig", "LightGBMParams", "TrainConfig", "TuneConfig", "train_config_from"]
 
 Scalar = int | float | str | bool
+# Booster parameters training sets itself (binary objective, its early-stopping metrics, the seed).
+_FIXED_PARAMETERS = frozenset({"objective", "metric", "seed"})
 
 
 class LightGBMParams(Section):
@@ -40,6 +45,18 @@ class LightGBMParams(Section):
     num_threads: int = Field(default=0, ge=0)
     # Any other LightGBM parameter, passed through as is.
     extra: dict[str, Scalar] = Field(default_factory=dict)
+
+    @field_validator("extra")
+    @classmethod
+    def _not_a_named_or_fixed_parameter(cls, extra: dict[str, Scalar]) -> dict[str, Scalar]:
+        # A named field set twice would be silently overridden; the objective and metrics are fixed.
+        clashes = sorted(set(extra) & (set(cls.model_fields) | _FIXED_PARAMETERS))
+        if clashes:
+            raise ValueError(
+                f"{clashes} cannot be passed through `extra`: set named parameters directly; "
+                f"{sorted(_FIXED_PARAMETERS)} are fixed by training"
+            )
+        return extra
 
     def to_lightgbm(self) -> dict[str, Any]:
         params = self.model_dump(exclude={"num_boost_round", "extra"})
@@ -99,3 +116,64 @@ class TrainConfig(Section):
         """sha256 of the canonical JSON form: the same settings give the same hash."""
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# The `[train]` table's own name in error messages: keys read `train.lightgbm.num_leaves`.
+TABLE = "train"
+# Pydantic tags each member of a union it tried (`extra`'s int | float | str | bool) in the location.
+_UNION_MEMBERS = frozenset({"int", "float", "str", "bool"})
+
+
+def train_config_from(table: Mapping[str, Any], source: str = "config") -> TrainConfig:
+    """Validate the `[train]` table of `friction.toml` (from `source`, named in errors) into a
+    `TrainConfig`; an empty table gives the defaults."""
+    try:
+        return TrainConfig.model_validate(dict(table))
+    except ValidationError as exc:
+        problems: dict[str, str] = {}
+        for error in exc.errors():
+            key, text = _describe(error)
+            problems.setdefault(key, f"{source}: {text}")  # a union reports each member: keep one
+        raise ConfigError("; ".join(problems.values())) from None
+
+
+def _describe(error: Any) -> tuple[str, str]:
+    loc: tuple[str | int, ...] = tuple(error["loc"])
+    if _in_extra(loc):
+        key = _key(loc[:-1])
+        return key, f"`{key}`: must be a number, a string or a boolean (got {error.get('input')!r})"
+    key = _key(loc)
+    if error["type"] == "extra_forbidden":
+        allowed = sorted(_section_at(loc[:-1]).model_fields)
+        hint = did_you_mean(str(loc[-1]), allowed)
+        return key, f"unknown key `{key}`{hint}; allowed here: {', '.join(allowed)}"
+    got = error.get("input")
+    shown = "" if isinstance(got, dict) else f" (got {got!r})"
+    if error["type"] == "literal_error" and isinstance(got, str):
+        expected = str(error.get("ctx", {}).get("expected", ""))
+        shown += did_you_mean(got, [part.strip(" '") for part in expected.replace(" or ", ",").split(",")])
+    return key, f"`{key}`: {str(error['msg']).removeprefix('Value error, ')}{shown}"
+
+
+def _key(loc: tuple[str | int, ...]) -> str:
+    """`train.lightgbm.num_leaves`, `train.segments[1]`: the key as the user wrote it."""
+    key = TABLE
+    for part in loc:
+        key += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return key
+
+
+def _in_extra(loc: tuple[str | int, ...]) -> bool:
+    """`lightgbm.extra.<name>.<member>`: a passthrough value of a type LightGBM cannot take."""
+    return len(loc) == 4 and loc[:2] == ("lightgbm", "extra") and loc[3] in _UNION_MEMBERS
+
+
+def _section_at(path: tuple[str | int, ...]) -> type[BaseModel]:
+    """The section model that owns the keys at `path` (a run of nested table names)."""
+    model: type[BaseModel] = TrainConfig
+    for part in path:
+        annotation = model.model_fields[str(part)].annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            break
+        model = annotation
+    return model

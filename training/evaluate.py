@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from training.metrics import binary_metrics
+from training.metrics import binary_metrics, descending
 
 __all__ = ["MODEL", "UNCALIBRATED", "Evaluation", "Scorer", "evaluate"]
 
@@ -72,10 +72,23 @@ def _segment_column(holdout: pd.DataFrame, segment: str) -> str | None:
 
 
 def _metrics_for(
-    y: np.ndarray, scorer: Scorer, mask: np.ndarray, fractions: Sequence[float], bins: int, seed: int
+    y: np.ndarray,
+    scorer: Scorer,
+    order: np.ndarray,
+    mask: np.ndarray,
+    fractions: Sequence[float],
+    bins: int,
+    seed: int,
 ) -> dict[str, float]:
+    """Metrics on the rows of `mask` that the scorer scores; `order` ranks all rows by score."""
     keep = mask & np.isfinite(scorer.scores)
-    return binary_metrics(y[keep], scorer.scores[keep], scorer.probability, fractions, bins, seed)
+    # The kept rows in score order, as positions in the kept arrays: a subsequence of the
+    # scorer's one sort stays sorted, so no segment sorts again.
+    position = np.cumsum(keep) - 1
+    ranked = position[order[keep[order]]]
+    return binary_metrics(
+        y[keep], scorer.scores[keep], scorer.probability, fractions, bins, seed, order=ranked
+    )
 
 
 def evaluate(
@@ -89,8 +102,12 @@ def evaluate(
 ) -> Evaluation:
     y = holdout["label"].to_numpy(dtype=np.float64)
     everyone = np.ones(len(y), dtype=bool)
+    orders = {name: descending(scorer.scores) for name, scorer in scorers.items()}
     table = pd.DataFrame(
-        {name: _metrics_for(y, s, everyone, top_fractions, ece_bins, seed) for name, s in scorers.items()}
+        {
+            name: _metrics_for(y, s, orders[name], everyone, top_fractions, ece_bins, seed)
+            for name, s in scorers.items()
+        }
     ).T
     rows = []
     for segment in segments:
@@ -103,6 +120,6 @@ def evaluate(
             for name, scorer in scorers.items():
                 if name == UNCALIBRATED:
                     continue  # the model's own ranking; its calibration is shown overall
-                metrics = _metrics_for(y, scorer, mask, top_fractions, ece_bins, seed)
+                metrics = _metrics_for(y, scorer, orders[name], mask, top_fractions, ece_bins, seed)
                 rows.append({"segment": segment, "value": str(value), "scorer": name, **metrics})
     return Evaluation(table=table, segments=pd.DataFrame(rows), extras=dict(extras or {}))

@@ -4,6 +4,8 @@ ECE is the expected calibration error over `bins` equal-width probability bins: 
 session-weighted mean of |observed rate - mean predicted risk| per bin.
 Precision/recall at top f: the f share of sessions with the highest score, ties broken by a
 seeded shuffle so that coarse scores (the rule baseline) are not flattered by row order.
+ROC-AUC and PR-AUC (average precision) are scikit-learn's definitions, computed from one sort
+per scorer that every segment reuses (tests hold them equal to scikit-learn's functions).
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.metrics import average_precision_score, roc_auc_score
 
 __all__ = [
     "binary_metrics",
+    "descending",
     "expected_calibration_error",
     "log_loss",
+    "ranking_scores",
     "top_fraction_key",
     "top_fraction_scores",
 ]
@@ -63,6 +66,29 @@ def top_fraction_scores(
     return hits / k, (hits / positives if positives > 0 else math.nan)
 
 
+def descending(score: np.ndarray) -> np.ndarray:
+    """Positions that sort `score` from highest to lowest (tied scores in any order)."""
+    order: np.ndarray = np.argsort(score)[::-1]
+    return order
+
+
+def ranking_scores(y_desc: np.ndarray, score_desc: np.ndarray) -> tuple[float, float]:
+    """(ROC-AUC, average precision) of labels and scores sorted by descending score, computed
+    as scikit-learn's `roc_auc_score` and `average_precision_score` do (tied scores form one
+    threshold), from one sort the caller can reuse for every segment; needs both classes."""
+    y_desc = np.asarray(y_desc, dtype=np.float64)
+    # The last row of each run of equal scores: the thresholds.
+    last = np.append(np.flatnonzero(np.diff(score_desc)), len(score_desc) - 1)
+    tps = np.cumsum(y_desc)[last]
+    fps = (last + 1.0) - tps
+    tpr, fpr = tps / tps[-1], fps / fps[-1]
+    # Trapezoids between consecutive (fpr, tpr) points, from (0, 0).
+    roc_auc = float(np.sum(np.diff(fpr, prepend=0.0) * (tpr + np.append(0.0, tpr[:-1]))) / 2.0)
+    # Sum over thresholds of (recall gained) x (precision there).
+    average_precision = float(np.sum(np.diff(tpr, prepend=0.0) * (tps / (last + 1.0))))
+    return roc_auc, average_precision
+
+
 def binary_metrics(
     y: np.ndarray,
     score: np.ndarray,
@@ -70,16 +96,22 @@ def binary_metrics(
     top_fractions: Sequence[float] = (0.05, 0.10),
     ece_bins: int = 15,
     seed: int = 0,
+    order: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """Ranking metrics for any score; Brier, log loss and ECE only when `score` is a probability."""
+    """Ranking metrics for any score; Brier, log loss and ECE only when `score` is a probability.
+    `order`: `descending(score)`, when the caller already has it."""
     y = np.asarray(y, dtype=np.float64)
     score = np.asarray(score, dtype=np.float64)
     both = 0 < y.sum() < len(y)
+    roc_auc = pr_auc = math.nan
+    if both:
+        order = descending(score) if order is None else order
+        roc_auc, pr_auc = ranking_scores(y[order], score[order])
     out: dict[str, float] = {
         "sessions": float(len(y)),
         "positive_rate": float(y.mean()) if len(y) else math.nan,
-        "roc_auc": float(roc_auc_score(y, score)) if both else math.nan,
-        "pr_auc": float(average_precision_score(y, score)) if both else math.nan,
+        "roc_auc": roc_auc,
+        "pr_auc": pr_auc,
     }
     if probability:
         out["brier"] = float(np.mean((score - y) ** 2))

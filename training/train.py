@@ -25,6 +25,7 @@ from training.baselines import fit_logistic, oracle_scores, rule_flag, rule_scor
 from training.calibration import choose_calibrator
 from training.config import TrainConfig
 from training.data import labelled_order, table_digest
+from training.design import design_parts
 from training.evaluate import MODEL, UNCALIBRATED, Evaluation, Scorer, evaluate
 from training.fit import booster_params, fit_booster, make_datasets, trimmed
 from training.splits import split_positions
@@ -78,10 +79,9 @@ def train(
         order = labelled_order(table)
         names = config.features if config.features is not None else feature_columns(table)
         manifest = FeatureManifest.from_table(table, names, catalog)
-        # One design matrix, built once; every part is a row selection of it.
-        matrix = manifest.matrix(table, strict=config.features is None)
     with clock.stage("split"):
-        user = pd.factorize(table["user_id"].iloc[order], use_na_sentinel=True)[0]
+        # Codes only say who is who: factorized in table order, then ordered (no string copies).
+        user = pd.factorize(table["user_id"], use_na_sentinel=True)[0][order]
         label = table["label"].to_numpy(dtype=np.float64, na_value=np.nan)[order]
         at = split_positions(
             user,
@@ -94,11 +94,12 @@ def train(
         # Table positions of each part, ascending: sequential gathers (row order inside a part is
         # irrelevant to the fit and the metrics; the holdout frame follows the same order).
         train_at, valid_at, holdout_at = (np.sort(order[part]) for part in (at.train, at.valid, at.holdout))
-        x_train, x_valid, x_holdout = (_take_rows(matrix, p) for p in (train_at, valid_at, holdout_at))
+        x_train, x_valid, x_holdout = design_parts(
+            manifest, table, (train_at, valid_at, holdout_at), strict=config.features is None
+        )
         full_label = table["label"].to_numpy(dtype=np.float64, na_value=np.nan)
         y_train, y_valid = full_label[train_at], full_label[valid_at]
         holdout = table.iloc[holdout_at]
-        del matrix
         summary = at.summary | {
             "holdout_start": str(holdout["session_start"].min()),
             "holdout_end": str(holdout["session_start"].max()),
@@ -164,14 +165,6 @@ def train(
         table_digest=digest,
         timings=clock.seconds,
     )
-
-
-def _take_rows(matrix: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    """Rows of a column-major matrix, gathered column by column (contiguous, cache-friendly)."""
-    out = np.empty((len(positions), matrix.shape[1]), dtype=matrix.dtype, order="F")
-    for j in range(matrix.shape[1]):
-        out[:, j] = matrix[:, j][positions]
-    return out
 
 
 def _extras(

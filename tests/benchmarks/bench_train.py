@@ -13,11 +13,14 @@ The synthetic table has few features, so LightGBM's fit is short and the per-row
 around it weighs more; the simulated row is the representative one.
 
 Peak RSS is the process's (the runner gives each module its own process), so it includes
-building the data.
+building the data. `load_avg` is the machine's 1-minute load average before and after the
+row: on a shared machine LightGBM's OpenMP threads lose most (they spin-wait for each other),
+so compare `outside_fit_s` stage by stage between runs, not only the share.
 """
 
 from __future__ import annotations
 
+import os
 import resource
 import tempfile
 import time
@@ -48,13 +51,15 @@ def _measure(name: str, table: pd.DataFrame, truth: pd.DataFrame, folder: Path) 
     del table
     settings = TrackingSettings(tracking_uri=None, home=folder / ".friction")
     ensure_store(settings)  # created beforehand: in steady use the store already exists
+    load_before = os.getloadavg()[0]
     started = time.perf_counter()
-    loaded = read_feature_table(path)
+    loaded = read_feature_table(path, columnar=True)  # as `friction train` reads it
     load_s = time.perf_counter() - started
     outcome = train_and_track(
         loaded, TrainConfig(), settings, out=folder / name, register_as=name, truth=truth, features_path=path
     )
     wall = time.perf_counter() - started
+    load_after = os.getloadavg()[0]
     fit = outcome.timings[f"{FIT_STAGE}_s"]
     scores = outcome.result.evaluation.table
     split = outcome.result.split_summary
@@ -67,7 +72,9 @@ def _measure(name: str, table: pd.DataFrame, truth: pd.DataFrame, folder: Path) 
         "wall_s": wall,
         "peak_rss_mb": _peak_rss_mb(),
         "lightgbm_fit_s": fit,
+        "outside_fit_s": wall - fit,
         "outside_fit_share": 1.0 - fit / wall,
+        "load_avg": f"{load_before:.1f}-{load_after:.1f} on {os.cpu_count()} cpus",
         "load_s": load_s,
         **{k: v for k, v in outcome.timings.items() if k not in ("total_s", f"{FIT_STAGE}_s")},
         "best_iteration": outcome.result.model.card.best_iteration,
