@@ -1,0 +1,440 @@
+"""Explanations of a `FrictionModel`'s risk: exact TreeSHAP contributions (log-odds), summed by
+touchpoint and by signal family, and the top drivers of each session as short sentences.
+
+    contributions = model.contributions(features)     # one column per feature + `__base__`
+    by_touchpoint(model, contributions)                # one column per scope (touchpoint,
+                                                       # session, funnel, context)
+    top_drivers(model, features, contributions)        # k `Driver`s per session
+    explain(model, features)                           # all of it, index aligned with the input
+
+Every aggregate is a sum of contribution columns, so `__base__` plus the scopes (or the
+families) of a row equals its raw score. Sentences take their words from the feature catalog
+(`model.manifest.catalog`: meaning, unit, family), never from per-feature strings here.
+Aggregations are matrix products over all sessions at once; only the driver sentences are
+formatted one by one (k per session).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.errors import ConfigError
+from models.artifact import BASE_VALUE, FrictionModel
+from models.errors import FeatureMismatchError
+
+__all__ = [
+    "DRIVER_FIELDS",
+    "NON_TOUCHPOINT_SCOPES",
+    "Driver",
+    "Explanation",
+    "by_family",
+    "by_touchpoint",
+    "describe",
+    "driver_columns",
+    "driver_table",
+    "explain",
+    "family_of",
+    "risk_points",
+    "scope_names",
+    "scope_of",
+    "sentence",
+    "top_drivers",
+]
+
+# Scopes of the features that belong to no touchpoint, in the order they are reported.
+NON_TOUCHPOINT_SCOPES: tuple[str, ...] = ("session", "funnel", "context")
+_PARENTHESES = re.compile(r"\s*\([^)]*\)")
+
+
+@dataclass(frozen=True)
+class Driver:
+    """One reason a session's risk is what it is."""
+
+    feature: str  # catalog name, e.g. "payment__errors"
+    touchpoint: str | None
+    family: str  # catalog family, e.g. "errors"
+    value: float | str | None  # the feature's value in this session (None when missing)
+    contribution: float  # log-odds (TreeSHAP): what this feature adds to the raw score
+    # Effect on the calibrated risk, in percentage points: 100 x (calibrated(raw) -
+    # calibrated(raw - contribution)), i.e. how much lower the risk would be if this feature's
+    # contribution were taken out and every other one kept. It goes through the calibrator, so
+    # it is not additive: the points of several drivers need not sum to the risk minus the base.
+    risk_points: float
+    sentence: str  # e.g. "2 error events at payment: +0.90 log-odds (about +14 points of risk)"
+
+
+@dataclass(frozen=True, eq=False)
+class Explanation:
+    """A batch of sessions explained; every frame and series has the input's index."""
+
+    raw: pd.Series  # log-odds, == contributions.sum(axis=1)
+    risk: pd.Series  # calibrated probability
+    band: pd.Series  # risk band name (the model card's thresholds)
+    contributions: pd.DataFrame  # per feature, plus `__base__`
+    touchpoints: pd.DataFrame  # `by_touchpoint`: one column per scope
+    families: pd.DataFrame  # `by_family`: one column per signal family
+    drivers: list[list[Driver]]  # `top_drivers`, one list per row
+
+
+# -- words from the catalog ------------------------------------------------------------------
+
+
+def _entry(model: FrictionModel, name: str) -> Mapping[str, Any]:
+    found: Mapping[str, Any] = model.manifest.catalog.get(name, {})
+    return found
+
+
+def scope_of(model: FrictionModel) -> dict[str, str]:
+    """Feature -> its touchpoint, or `session`/`funnel`/`context` for the other scopes.
+
+    From the catalog when it knows the feature; else from the name (`<scope>__<family>`), and
+    a name without a scope is `context` when categorical, `session` otherwise.
+    """
+    categorical = set(model.manifest.categorical)
+    scopes = {}
+    for name in model.manifest.names:
+        touchpoint = _entry(model, name).get("touchpoint")
+        if touchpoint:
+            scopes[name] = str(touchpoint)
+        elif "__" in name:
+            scopes[name] = name.split("__", 1)[0]
+        else:
+            scopes[name] = "context" if name in categorical else "session"
+    return scopes
+
+
+def family_of(model: FrictionModel) -> dict[str, str]:
+    """Feature -> its signal family (catalog), else the part of the name after `__`."""
+    return {
+        name: str(_entry(model, name).get("family") or name.split("__", 1)[-1])
+        for name in model.manifest.names
+    }
+
+
+def _number(value: float) -> str:
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.3g}"
+
+
+def _seconds(value: float) -> str:
+    return f"{value / 60:.1f} min" if value >= 120 else f"{_number(round(value, 1))} s"
+
+
+@functools.lru_cache(maxsize=4096)
+def _plain_meaning(meaning: str) -> str:
+    """The meaning without its asides: parentheses, and anything after `;` or `:`."""
+    return re.split(r"[;:]", _PARENTHESES.sub("", meaning), maxsplit=1)[0].strip()
+
+
+def describe(entry: Mapping[str, Any], name: str, value: float | str | None) -> str:
+    """What a feature's value says, in the catalog's words, for each kind of unit."""
+    unit = str(entry.get("unit", ""))
+    meaning = _plain_meaning(str(entry.get("meaning") or name))
+    if unit == "category" or isinstance(value, str):
+        return f"{entry.get('family') or name} is {'unknown' if value is None else value}"
+    if value is None:
+        return f"{meaning}: missing"
+    number = float(value)
+    if unit == "count":
+        return f"{_number(number)} {meaning}"
+    if unit == "0/1":
+        statement = meaning.removeprefix("1 when ").removeprefix("1 if ")
+        return statement if number >= 0.5 else f"{statement}: no"
+    if unit == "seconds":
+        return f"{meaning}: {_seconds(number)}"
+    if unit == "stage":
+        return f"{meaning}: stage {_number(number)}"
+    if not unit or "(" in unit:  # e.g. "hour (UTC)": the meaning already says what it counts
+        return f"{meaning}: {_number(number)}"
+    return f"{meaning}: {_number(number)} {unit}"
+
+
+def sentence(
+    entry: Mapping[str, Any], name: str, value: float | str | None, contribution: float, points: float
+) -> str:
+    """`<what the value says>: +0.90 log-odds (about +14 points of risk)`."""
+    shown = f"{points:+.0f}" if abs(points) >= 0.95 else f"{points:+.1f}"  # never "+1.0" beside "+1"
+    return f"{describe(entry, name, value)}: {contribution:+.2f} log-odds (about {shown} points of risk)"
+
+
+# -- aggregation -----------------------------------------------------------------------------
+
+
+def _feature_block(model: FrictionModel, contributions: pd.DataFrame) -> np.ndarray:
+    names = model.manifest.names
+    if missing := [n for n in names if n not in contributions.columns]:
+        raise FeatureMismatchError(
+            f"contributions lack {len(missing)} of the model's feature column(s), e.g. `{missing[0]}`; "
+            "pass the frame `model.contributions(features)` returns"
+        )
+    block: np.ndarray = contributions[names].to_numpy(dtype=np.float64)
+    return block
+
+
+def _group(
+    model: FrictionModel, contributions: pd.DataFrame, groups: Mapping[str, str], order: Sequence[str]
+) -> pd.DataFrame:
+    """Sum the contribution columns of each group, as one matrix product over all rows."""
+    position = {group: i for i, group in enumerate(order)}
+    indicator = np.zeros((len(model.manifest.names), len(order)))
+    for i, name in enumerate(model.manifest.names):
+        indicator[i, position[groups[name]]] = 1.0
+    summed = _feature_block(model, contributions) @ indicator
+    return pd.DataFrame(summed, index=contributions.index, columns=list(order))
+
+
+def scope_names(model: FrictionModel) -> list[str]:
+    """The columns of `by_touchpoint`: touchpoints in catalog order, then session, funnel, context."""
+    return _scope_order(scope_of(model))
+
+
+def _scope_order(scopes: Mapping[str, str]) -> list[str]:
+    seen = list(dict.fromkeys(scopes.values()))
+    touchpoints = [s for s in seen if s not in NON_TOUCHPOINT_SCOPES]
+    return touchpoints + [s for s in NON_TOUCHPOINT_SCOPES if s in seen]
+
+
+def by_touchpoint(model: FrictionModel, contributions: pd.DataFrame) -> pd.DataFrame:
+    """Log-odds per scope (each touchpoint, then session, funnel, context) for every row;
+    a row plus its `__base__` equals its raw score."""
+    scopes = scope_of(model)
+    return _group(model, contributions, scopes, _scope_order(scopes))
+
+
+def by_family(model: FrictionModel, contributions: pd.DataFrame) -> pd.DataFrame:
+    """Log-odds per signal family (errors, rage_clicks, dwell_s, ...), summed over scopes."""
+    families = family_of(model)
+    return _group(model, contributions, families, list(dict.fromkeys(families.values())))
+
+
+def risk_points(model: FrictionModel, raw: np.ndarray, contribution: np.ndarray) -> np.ndarray:
+    """Percentage points of calibrated risk a contribution accounts for (see `Driver.risk_points`);
+    `raw` broadcasts against `contribution`."""
+    raw = np.asarray(raw, dtype=np.float64)
+    contribution = np.asarray(contribution, dtype=np.float64)
+    with_it = model.calibrator.apply(raw)
+    without = model.calibrator.apply(raw - contribution)
+    out: np.ndarray = 100.0 * (with_it - without)
+    return out
+
+
+# -- drivers ---------------------------------------------------------------------------------
+
+
+def _top_positions(block: np.ndarray, k: int, positive_only: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(column of each row's k strongest contributions, strongest first; which of them count)."""
+    key = np.where(block > 0, block, -np.inf) if positive_only else np.abs(block)
+    width = min(k, block.shape[1])
+    if width == 0 or block.shape[0] == 0:
+        return np.zeros((block.shape[0], width), dtype=np.int64), np.zeros(
+            (block.shape[0], width), dtype=bool
+        )
+    # Negated keys: argpartition/argsort find the largest; stable sort keeps ties in column order.
+    candidates = np.argpartition(-key, width - 1, axis=1)[:, :width]
+    order = np.argsort(-np.take_along_axis(key, candidates, axis=1), axis=1, kind="stable")
+    positions = np.take_along_axis(candidates, order, axis=1)
+    chosen = np.take_along_axis(key, positions, axis=1)
+    return positions, (chosen > 0) & np.isfinite(chosen)
+
+
+def _check_k(k: int) -> None:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ConfigError(f"the number of drivers must be an integer >= 1, got {k!r}")
+
+
+@dataclass(frozen=True)
+class _Top:
+    """The top k drivers of every row, as (rows x k) arrays."""
+
+    feature: np.ndarray  # object: catalog name, None where a row has fewer drivers
+    value: list[list[float | str | None]]  # [row][i]
+    contribution: np.ndarray  # NaN where there is no driver
+    points: np.ndarray
+    sentence: list[list[str | None]]  # [row][i]
+
+
+def _top(
+    model: FrictionModel,
+    features: pd.DataFrame,
+    contributions: pd.DataFrame,
+    k: int,
+    positive_only: bool,
+    raw: np.ndarray | None,
+) -> _Top:
+    _check_k(k)
+    block = _feature_block(model, contributions)
+    if raw is None:
+        raw = block.sum(axis=1) + contributions[BASE_VALUE].to_numpy(dtype=np.float64)
+    positions, valid = _top_positions(block, k, positive_only)
+    chosen = np.take_along_axis(block, positions, axis=1)
+    contribution = np.where(valid, chosen, np.nan)
+    points = np.where(valid, risk_points(model, np.asarray(raw)[:, None], chosen), np.nan)
+    names = np.asarray(model.manifest.names, dtype=object)
+    feature: np.ndarray = np.where(valid, names[positions], np.asarray(None, dtype=object))
+    value = _chosen_values(model, features, positions, valid)
+    entries = {name: _entry(model, name) for name in model.manifest.names}
+    texts: list[list[str | None]] = []
+    # The one loop per row: k short strings each.
+    for row, row_values in enumerate(value):
+        texts.append(
+            [
+                sentence(entries[f], f, v, float(c), float(pts)) if f is not None else None
+                for f, v, c, pts in zip(feature[row], row_values, contribution[row], points[row], strict=True)
+            ]
+        )
+    return _Top(feature=feature, value=value, contribution=contribution, points=points, sentence=texts)
+
+
+# The columns `driver_table` writes per driver, with their dtypes.
+DRIVER_FIELDS: tuple[tuple[str, str], ...] = (
+    ("feature", "str"),
+    ("touchpoint", "str"),
+    ("family", "str"),
+    ("value", "str"),
+    ("contribution", "float64"),
+    ("risk_points", "float64"),
+    ("sentence", "str"),
+)
+
+
+def driver_columns(k: int) -> dict[str, str]:
+    """Column -> dtype of `driver_table(..., k)`: `driver_<i>_<field>` for i = 1..k."""
+    return {f"driver_{i}_{name}": dtype for i in range(1, k + 1) for name, dtype in DRIVER_FIELDS}
+
+
+def driver_table(
+    model: FrictionModel,
+    features: pd.DataFrame,
+    contributions: pd.DataFrame,
+    k: int = 3,
+    positive_only: bool = True,
+    raw: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """The top k drivers of every row as flat columns, index aligned with `features`:
+    `driver_<i>_feature`, `_touchpoint`, `_family`, `_value` (as text), `_contribution`,
+    `_risk_points`, `_sentence` for i = 1..k; missing where a row has fewer drivers.
+
+    `positive_only`: only features that raise the risk, strongest first; otherwise the largest
+    |contribution| either way. Flat columns, so a BI tool reads them as they are. `raw`
+    defaults to the row sums of `contributions` (base included).
+    """
+    top = _top(model, features, contributions, k, positive_only, raw)
+    scopes, families = scope_of(model), family_of(model)
+    out: dict[str, Any] = {}
+    for i in range(k):
+        feature: list[str | None] = (
+            top.feature[:, i].tolist() if i < top.feature.shape[1] else [None] * len(features)
+        )
+        prefix = f"driver_{i + 1}_"
+        out[prefix + "feature"] = pd.array(feature, dtype="str")
+        out[prefix + "touchpoint"] = pd.array([_touchpoint(scopes, f) for f in feature], dtype="str")
+        out[prefix + "family"] = pd.array([None if f is None else families[f] for f in feature], dtype="str")
+        out[prefix + "value"] = pd.array(
+            [_value_text(row[i]) if i < len(row) else None for row in top.value], dtype="str"
+        )
+        out[prefix + "contribution"] = top.contribution[:, i] if i < top.feature.shape[1] else np.nan
+        out[prefix + "risk_points"] = top.points[:, i] if i < top.feature.shape[1] else np.nan
+        out[prefix + "sentence"] = pd.array(
+            [row[i] if i < len(row) else None for row in top.sentence], dtype="str"
+        )
+    return pd.DataFrame(out, index=features.index)
+
+
+def _touchpoint(scopes: Mapping[str, str], feature: str | None) -> str | None:
+    if feature is None:
+        return None
+    scope = scopes[feature]
+    return None if scope in NON_TOUCHPOINT_SCOPES else scope
+
+
+def _value_text(value: float | str | None) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return _number(value)
+
+
+def _chosen_values(
+    model: FrictionModel, features: pd.DataFrame, positions: np.ndarray, valid: np.ndarray
+) -> list[list[float | str | None]]:
+    """The value of each chosen (row, feature) as a Python object, None when missing or not chosen:
+    numerics gathered in one block, the few categorical cells looked up one by one."""
+    model.manifest.check(features, strict=False)
+    specs = model.manifest.features
+    numeric = [i for i, spec in enumerate(specs) if spec.kind == "numeric"]
+    numbers = np.full((len(features), len(specs)), np.nan)
+    if numeric:
+        block = features[[specs[i].name for i in numeric]]
+        numbers[:, numeric] = block.to_numpy(dtype=np.float64, na_value=np.nan)
+    picked = np.take_along_axis(numbers, positions, axis=1)
+    text = {i: features[specs[i].name].astype(object).to_numpy() for i in model.manifest.categorical_indices}
+    out: list[list[float | str | None]] = []
+    for row, (places, oks, found) in enumerate(
+        zip(positions.tolist(), valid.tolist(), picked.tolist(), strict=True)
+    ):
+        values: list[float | str | None] = []
+        for place, ok, number in zip(places, oks, found, strict=True):
+            if not ok:
+                values.append(None)
+            elif place in text:
+                cell = text[place][row]
+                values.append(None if pd.isna(cell) else str(cell))
+            else:
+                values.append(None if math.isnan(number) else number)
+        out.append(values)
+    return out
+
+
+def top_drivers(
+    model: FrictionModel,
+    features: pd.DataFrame,
+    contributions: pd.DataFrame,
+    k: int = 3,
+    positive_only: bool = True,
+) -> list[list[Driver]]:
+    """Up to k drivers per row of `features`, strongest first (see `driver_table`)."""
+    top = _top(model, features, contributions, k, positive_only, raw=None)
+    scopes, families = scope_of(model), family_of(model)
+    drivers: list[list[Driver]] = []
+    for row in range(len(features)):
+        found = []
+        for i, feature in enumerate(top.feature[row].tolist()):
+            if feature is None:
+                break
+            found.append(
+                Driver(
+                    feature=feature,
+                    touchpoint=_touchpoint(scopes, feature),
+                    family=families[feature],
+                    value=top.value[row][i],
+                    contribution=float(top.contribution[row, i]),
+                    risk_points=float(top.points[row, i]),
+                    sentence=str(top.sentence[row][i]),
+                )
+            )
+        drivers.append(found)
+    return drivers
+
+
+def explain(model: FrictionModel, features: pd.DataFrame, top: int = 3) -> Explanation:
+    """Raw score, calibrated risk, band, contributions, their sums by scope and by family, and
+    the top drivers of every row of a feature table (index aligned with it)."""
+    _check_k(top)
+    contributions = model.contributions(features)
+    raw = model.predict_raw(features)
+    risk = model.calibrator.apply(raw)
+    return Explanation(
+        raw=pd.Series(raw, index=features.index, name="raw"),
+        risk=pd.Series(risk, index=features.index, name="risk"),
+        band=pd.Series(model.band(risk), index=features.index, name="band", dtype="str"),
+        contributions=contributions,
+        touchpoints=by_touchpoint(model, contributions),
+        families=by_family(model, contributions),
+        drivers=top_drivers(model, features, contributions, k=top),
+    )
