@@ -1,0 +1,46 @@
+"""Scores -> response bodies (and the risk histogram, counted once per session scored).
+
+Routes return `as_json(body)`: the body is already a validated response model, and FastAPI
+would otherwise dump it, validate it again against `response_model` and serialize it."""
+
+from __future__ import annotations
+
+from fastapi import Response
+from pydantic import BaseModel
+
+from serving.metrics import Metrics
+from serving.schemas.responses import DriverOut, ModelRef, ScoreOut
+from serving.scoring import Scored, ServedModel
+
+__all__ = ["as_json", "score_out"]
+
+
+def score_out(served: ServedModel, scored: Scored, metrics: Metrics) -> ScoreOut:
+    metrics.risk.observe(scored.risk)
+    drivers = None
+    if scored.drivers is not None:
+        drivers = [
+            DriverOut(
+                touchpoint=d.driver.touchpoint,
+                feature=d.driver.feature,
+                family=d.driver.family,
+                value=d.driver.value,
+                contribution=d.driver.contribution,
+                risk_points=d.driver.risk_points,
+                sentence=d.driver.sentence,
+                action=d.action,
+            )
+            for d in scored.drivers
+        ]
+    return ScoreOut(
+        session_id=scored.session_id,
+        risk=scored.risk,
+        band=scored.band,
+        drivers=drivers,
+        events=scored.events,
+        model=ModelRef(name=served.name, version=served.version),
+    )
+
+
+def as_json(body: BaseModel) -> Response:
+    return Response(body.model_dump_json(), media_type="application/json")

@@ -1,0 +1,1 @@
+"""One router per resource: score, sessions, model, health (probes and metrics)."""

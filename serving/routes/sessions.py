@@ -1,0 +1,98 @@
+"""Stateful sessions: `POST /v1/sessions/{id}/events` appends and scores, `GET /v1/sessions/{id}`
+scores what was sent so far. Events live in the session store (memory or Redis), each with
+the user and context its request carried, as a batch job would read them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
+from pydantic import TypeAdapter
+
+from serving.columns import event_fields, from_stored
+from serving.deps import MetricsDep, ServedDep, SettingsDep, StoreDep
+from serving.limits import check_session
+from serving.metrics import Metrics
+from serving.present import as_json, score_out
+from serving.request_body import json_body, read_body
+from serving.schemas.requests import MAX_TOP, AppendRequest, StoredEvent
+from serving.schemas.responses import ErrorOut, ScoreOut
+from serving.scoring import ServedModel, score_sessions
+from serving.settings import MAX_STRING_CEILING
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
+
+SessionId = Annotated[str, Path(min_length=1, max_length=MAX_STRING_CEILING)]
+_STORED = TypeAdapter(list[StoredEvent])
+
+
+def _score(
+    served: ServedModel,
+    session_id: str,
+    stored: list[dict[str, object]],
+    explain: bool,
+    top: int,
+    metrics: Metrics,
+) -> Response:
+    events = _STORED.validate_python(stored, strict=False)  # our own JSON records: text timestamps
+    session = from_stored(session_id, events, served.context_names)
+    [scored] = score_sessions(served, [session], explain, top)
+    return as_json(score_out(served, scored, metrics))
+
+
+@router.post("/{session_id}/events", response_model=ScoreOut, openapi_extra=json_body(AppendRequest))
+async def append_events(
+    session_id: SessionId,
+    request: Request,
+    served: ServedDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    metrics: MetricsDep,
+) -> Response:
+    """Append events to a session (created on first use) and return its current risk."""
+    body = await read_body(request, AppendRequest)
+    check_session(
+        settings,
+        served.context_names,
+        session_id=session_id,
+        user_id=body.user_id,
+        fields=event_fields(body.events),
+        context=body.context,
+        history=body.history,
+    )
+    records = [
+        StoredEvent(
+            **event.model_dump(),
+            user_id=body.user_id,
+            context=body.context,
+            history=body.history if i == 0 else None,
+        ).model_dump(mode="json", exclude_none=True)
+        for i, event in enumerate(body.events)
+    ]
+    stored = await store.append(session_id, records)
+    return _score(served, session_id, stored, body.explain, body.top or settings.top_drivers, metrics)
+
+
+@router.get(
+    "/{session_id}",
+    response_model=ScoreOut,
+    responses={status.HTTP_404_NOT_FOUND: {"model": ErrorOut, "description": "unknown or expired session"}},
+)
+async def get_session(
+    session_id: SessionId,
+    served: ServedDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    metrics: MetricsDep,
+    explain: bool = True,
+    top: Annotated[int | None, Query(ge=1, le=MAX_TOP)] = None,
+) -> Response:
+    """The current risk of a session from the events appended so far (404 when unknown or expired)."""
+    if len(session_id) > settings.max_string_length:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="unknown session")
+    stored = await store.get(session_id)
+    if stored is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"unknown or expired session {session_id!r}")
+    return _score(served, session_id, stored, explain, top or settings.top_drivers, metrics)

@@ -1,0 +1,221 @@
+"""Score sessions with the served model: its own featurizer, then LightGBM, the calibrator and
+TreeSHAP, on one design matrix gathered straight from the featurizer's arrays.
+
+`DesignMatrix` is the API's shortcut around building a pandas feature table per request; it
+gathers the same float64 values and category codes `FeatureManifest.matrix` produces, and every
+model is checked to agree with it on its smoke session before it may serve (serving.loader).
+Drivers are chosen as `models.explain.top_drivers` chooses them (positive contributions,
+strongest first) and worded by its `sentence`; a test holds the two equal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from features.catalog import Catalog
+from features.featurize import FeatureSet, Featurizer
+from models.artifact import FrictionModel
+from models.errors import FeatureMismatchError
+from models.explain import NON_TOUCHPOINT_SCOPES, Driver, family_of, risk_points, scope_of, sentence
+from models.manifest import FeatureManifest
+from serving.columns import SessionInput
+from serving.errors import NotScorableError
+from serving.playbook import Playbook
+from serving.single_row import RowPredictor
+
+__all__ = [
+    "DesignMatrix",
+    "DriverAction",
+    "FeatureWords",
+    "Scored",
+    "ServedModel",
+    "feature_words",
+    "score_sessions",
+]
+
+
+class DesignMatrix:
+    """Gathers a `FeatureSet` (of one fixed catalog) into the model's design matrix."""
+
+    def __init__(self, manifest: FeatureManifest, catalog: Catalog) -> None:
+        numeric = {entry.name: i for i, entry in enumerate(catalog.numeric)}
+        categorical = {entry.name for entry in catalog.categorical}
+        if missing := [n for n in manifest.names if n not in numeric and n not in categorical]:
+            raise FeatureMismatchError(
+                f"the model reads {len(missing)} feature(s) its featurizer does not produce from "
+                f"events, e.g. `{missing[0]}`"
+            )
+        self.width = len(manifest.features)
+        self.numeric_at = np.array(
+            [i for i, f in enumerate(manifest.features) if f.kind == "numeric"], np.intp
+        )
+        self.numeric_from = np.array([numeric[manifest.features[i].name] for i in self.numeric_at], np.intp)
+        # Categorical: feature position, context key, category -> code (unseen -> missing).
+        self.codes = [
+            (i, f.name, {c: float(k) for k, c in enumerate(f.categories or [])})
+            for i, f in enumerate(manifest.features)
+            if f.kind == "categorical"
+        ]
+
+    def __call__(self, features: FeatureSet) -> np.ndarray:
+        out = np.empty((len(features), self.width), dtype=np.float64)
+        out[:, self.numeric_at] = features.values[:, self.numeric_from]
+        for i, name, lookup in self.codes:
+            values = features.context[name]
+            out[:, i] = [np.nan if v is None else lookup.get(str(v), np.nan) for v in values]
+        return out
+
+
+@dataclass(frozen=True)
+class FeatureWords:
+    """What a driver says about one of the model's features, looked up once per model."""
+
+    name: str
+    entry: Mapping[str, Any]  # its catalog entry (meaning, unit, ...), empty when unknown
+    touchpoint: str | None  # None for session, funnel and context features
+    family: str
+    action: str | None  # the playbook's action for a driver of this feature
+    categorical: bool
+
+
+@dataclass(frozen=True, eq=False)
+class ServedModel:
+    """A model ready to serve: loaded, its featurizer compiled, its playbook validated."""
+
+    model: FrictionModel
+    name: str
+    version: str
+    source: str
+    loaded_at: datetime
+    featurizer: Featurizer
+    context_names: tuple[str, ...]
+    design: DesignMatrix
+    names: tuple[str, ...]  # the model's features, in manifest order
+    playbook: Playbook
+    scopes: dict[str, str]
+    families: dict[str, str]
+    words: tuple[FeatureWords, ...]  # per feature, in manifest order
+    raw_row: RowPredictor  # one design row -> raw log-odds (shape (1,))
+    contrib_row: RowPredictor  # one design row -> TreeSHAP contributions, then the base value
+
+
+def feature_words(
+    model: FrictionModel, playbook: Playbook, scopes: Mapping[str, str], families: Mapping[str, str]
+) -> tuple[FeatureWords, ...]:
+    out = []
+    for spec in model.manifest.features:
+        scope = scopes[spec.name]
+        touchpoint = None if scope in NON_TOUCHPOINT_SCOPES else scope
+        family = families[spec.name]
+        out.append(
+            FeatureWords(
+                name=spec.name,
+                entry=dict(model.manifest.catalog.get(spec.name, {})),
+                touchpoint=touchpoint,
+                family=family,
+                action=playbook.action(touchpoint, family),
+                categorical=spec.kind == "categorical",
+            )
+        )
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class DriverAction:
+    driver: Driver
+    action: str | None
+
+
+@dataclass(frozen=True)
+class Scored:
+    session_id: str
+    raw: float
+    risk: float
+    band: str
+    drivers: list[DriverAction] | None
+    events: int
+
+
+def featurize(served: ServedModel, session: SessionInput) -> FeatureSet:
+    features = served.featurizer(session.columns, history=session.history)
+    if len(features) != 1:
+        raise NotScorableError(
+            f"session {session.session_id!r} has no journey event to score: its {session.n_events} "
+            "event(s) are all label events"
+        )
+    return features
+
+
+def score_sessions(
+    served: ServedModel, sessions: Sequence[SessionInput], explain: bool, top: int
+) -> list[Scored]:
+    """Risk, band and (when `explain`) the top drivers of each session, in input order.
+
+    One row at a time through LightGBM's single-row path (serving.single_row): the same numbers
+    as `Booster.predict` on the whole matrix, without its per-call setup."""
+    sets = [featurize(served, session) for session in sessions]
+    out = []
+    for session, features in zip(sessions, sets, strict=True):
+        row = served.design(features)[0]
+        raw = served.raw_row(row)
+        risk = served.model.calibrator.apply(raw)
+        drivers = None
+        if explain:
+            contribution = served.contrib_row(row)[:-1]
+            drivers = _drivers(served, features, row, contribution, float(raw[0]), top)
+        out.append(
+            Scored(
+                session.session_id,
+                float(raw[0]),
+                float(risk[0]),
+                str(served.model.band(risk)[0]),
+                drivers,
+                session.n_events,
+            )
+        )
+    return out
+
+
+def _value(words: FeatureWords, features: FeatureSet, row: np.ndarray, j: int) -> float | str | None:
+    if words.categorical:
+        found = features.context[words.name][0]
+        return None if found is None else str(found)
+    number = float(row[j])
+    return None if np.isnan(number) else number
+
+
+def _drivers(
+    served: ServedModel, features: FeatureSet, row: np.ndarray, contribution: np.ndarray, raw: float, top: int
+) -> list[DriverAction]:
+    """The `top` strongest positive contributions, strongest first (ties in feature order)."""
+    key = np.where(contribution > 0, contribution, -np.inf)
+    chosen = [int(j) for j in np.argsort(-key, kind="stable")[:top] if key[j] > 0 and np.isfinite(key[j])]
+    if not chosen:
+        return []
+    points = risk_points(served.model, np.asarray(raw), contribution[chosen])
+    out = []
+    for j, pts in zip(chosen, points.tolist(), strict=True):
+        words = served.words[j]
+        value = _value(words, features, row, j)
+        share = float(contribution[j])
+        driver = Driver(
+            feature=words.name,
+            touchpoint=words.touchpoint,
+            family=words.family,
+            value=value,
+            contribution=share,
+            risk_points=float(pts),
+            sentence=sentence(words.entry, words.name, value, share, float(pts)),
+        )
+        out.append(DriverAction(driver, words.action))
+    return out
+
+
+def words(model: FrictionModel) -> tuple[dict[str, str], dict[str, str]]:
+    """(feature -> scope, feature -> family), from the model's catalog."""
+    return scope_of(model), family_of(model)

@@ -1,0 +1,132 @@
+"""`friction serve`: check the settings and the model, then run the risk API under uvicorn.
+
+Every worker builds the same `Settings` from `FRICTION_*` environment variables, so the
+flags are handed down as environment, not as arguments: uvicorn starts each worker with
+the import string `serving.app:create_app` and calls it with no argument. With more than
+one worker, Prometheus metrics go through a multiprocess directory made for this run.
+SIGTERM or Ctrl-C stops accepting connections and lets in-flight requests finish (up to
+`graceful_timeout_s`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from features.errors import FrictionError
+
+__all__ = ["APP_FACTORY", "ServeOptions", "check_model", "serve", "worker_environment"]
+
+APP_FACTORY = "serving.app:create_app"
+PROMETHEUS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+# MLflow may deserialize pickles unless told not to; the API never needs it.
+SAFE_MLFLOW = {"MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false"}
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    model: str
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    reload_interval_s: float | None = None  # None: the app's default
+    session_store: str | None = None  # None: the app's default (FRICTION_SESSION_STORE or memory)
+    auth_disabled: bool = False
+    graceful_timeout_s: int = 30
+    log_level: str = "info"
+
+
+def worker_environment(options: ServeOptions) -> dict[str, str]:
+    """The `FRICTION_*` variables that carry the flags to every worker; flags left unset keep
+    whatever the environment already says."""
+    env = {"FRICTION_MODEL": options.model, **SAFE_MLFLOW}
+    if options.reload_interval_s is not None:
+        env["FRICTION_RELOAD_INTERVAL_S"] = repr(float(options.reload_interval_s))
+    if options.session_store is not None:
+        env["FRICTION_SESSION_STORE"] = options.session_store
+    if options.auth_disabled:
+        env["FRICTION_AUTH_DISABLED"] = "true"
+    return env
+
+
+def check_model(model: str) -> None:
+    """Load the model once here, so a bad reference fails as one line before any worker starts."""
+    from training.tracking import load_model
+
+    try:
+        loaded = load_model(model)
+    except FrictionError:
+        raise
+    except OSError as exc:
+        raise FrictionError(f"model {model!r} cannot be read: {exc}") from None
+    except Exception as exc:
+        from mlflow.exceptions import MlflowException  # imported already when it was raised
+
+        if isinstance(exc, MlflowException):
+            raise FrictionError(f"model {model!r} cannot be loaded from MLflow: {exc.message}") from None
+        raise
+    loaded.featurizer()  # the API featurizes raw events: a model without its config cannot serve
+
+
+@contextmanager
+def _metrics_directory(workers: int) -> Iterator[None]:
+    """A fresh Prometheus multiprocess directory for a multi-worker run (unless one is given)."""
+    if workers == 1 or os.environ.get(PROMETHEUS_DIR):
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="friction-metrics-")
+    os.environ[PROMETHEUS_DIR] = folder
+    try:
+        yield
+    finally:
+        os.environ.pop(PROMETHEUS_DIR, None)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _stop_signals_end_cleanly() -> None:
+    """uvicorn re-raises SIGTERM/SIGINT once its graceful shutdown is done, to the handler that
+    was there before it; a no-op one here makes an orderly stop exit 0 instead of dying of it."""
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, lambda number, frame: None)
+
+
+def _validate(options: ServeOptions) -> None:
+    if options.workers < 1:
+        raise FrictionError(f"--workers must be >= 1, got {options.workers}")
+    if options.reload_interval_s is not None and options.reload_interval_s < 0:
+        raise FrictionError(
+            f"--reload-interval must be >= 0 seconds (0: never), got {options.reload_interval_s}"
+        )
+    if options.graceful_timeout_s <= 0:
+        raise FrictionError(f"--graceful-timeout must be > 0 seconds, got {options.graceful_timeout_s}")
+
+
+def serve(options: ServeOptions) -> None:
+    """Check the settings and the model, export the settings, and run uvicorn until SIGTERM/SIGINT."""
+    import uvicorn
+
+    from serving.settings import load_settings
+
+    _validate(options)
+    os.environ.update(worker_environment(options))
+    load_settings()  # what every worker will build: refuse a bad one here, once (ConfigError)
+    check_model(options.model)
+    _stop_signals_end_cleanly()
+    with _metrics_directory(options.workers):
+        uvicorn.run(
+            APP_FACTORY,
+            factory=True,
+            host=options.host,
+            port=options.port,
+            workers=options.workers,
+            timeout_graceful_shutdown=options.graceful_timeout_s,
+            log_level=options.log_level,
+            access_log=False,  # the app logs each request itself, as JSON without keys or events
+            server_header=False,
+            proxy_headers=False,
+        )
