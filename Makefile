@@ -9,7 +9,7 @@ BENCH_SCALE ?= 1.0
 MODEL ?= $(DEMO_DIR)/model
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test bench lint format serve lock clean
+.PHONY: help setup chromium demo test bench lint format serve lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -27,8 +27,13 @@ $(STAMP): pyproject.toml requirements.lock
 demo: setup ## Run the main job end to end on embedded defaults
 	$(VENV)/bin/friction demo --out $(DEMO_DIR)
 
-test: setup ## Run the test suite
+test: setup chromium ## Run the test suite
 	$(PY) -m pytest
+
+chromium: ## Install Debian's chromium (the report's tests open it headless) when missing
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y --no-install-recommends chromium; \
+	  else sudo apt-get update -qq && sudo apt-get install -y --no-install-recommends chromium; fi; }
 
 bench: setup ## Run the benchmarks (BENCH_SCALE=0.1 for a quick run); writes bench-results/
 	$(PY) tests/benchmarks/run.py --scale $(BENCH_SCALE) --out bench-results
@@ -42,8 +47,8 @@ format: setup ## Apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-serve: setup ## Serve the risk API (MODEL=path or models:/NAME@champion)
-	$(VENV)/bin/friction serve --model $(MODEL)
+serve: setup ## Serve the risk API (MODEL=path or models:/NAME@champion; keys in FRICTION_API_KEYS, or SERVE_ARGS=--no-auth)
+	$(VENV)/bin/friction serve --model $(MODEL) $(SERVE_ARGS)
 
 lock: ## Re-resolve requirements.lock from pyproject.toml (needs the registry)
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv

@@ -48,11 +48,6 @@ def user_errors(command: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def not_yet(command: str, issue: str) -> None:
-    typer.echo(f"friction {command}: not available yet ({issue} is not done)", err=True)
-    raise typer.Exit(USER_ERROR)
-
-
 ConfigOpt = Annotated[Path, typer.Option("--config", help="friction.toml", exists=True, dir_okay=False)]
 EventsOpt = Annotated[
     Path, typer.Option("--events", help="Events: CSV, Parquet or JSON Lines (.gz)", exists=True)
@@ -111,11 +106,21 @@ def features(
     out: Annotated[Path, typer.Option("--out", help="FEATURES.parquet", dir_okay=False)],
     engine: EngineOpt = Engine.local,
     spark_master: Annotated[str | None, typer.Option("--spark-master", help="Spark master URL")] = None,
+    memory_budget: Annotated[
+        int,
+        typer.Option(
+            "--memory-budget",
+            min=64,
+            help="MB the local engine may use; larger inputs are streamed in partitions",
+        ),
+    ] = 2048,  # pipelines.streaming.DEFAULT_MEMORY_BUDGET_MB (not imported: the CLI starts fast)
 ) -> None:
     """Turn events into one row of moment features per session."""
     from pipelines.jobs import run_features_job
 
-    run_features_job(config, events, out, engine=engine.value, spark_master=spark_master)
+    run_features_job(
+        config, events, out, engine=engine.value, spark_master=spark_master, memory_budget_mb=memory_budget
+    )
 
 
 @app.command()
@@ -132,7 +137,14 @@ def train(
     from pipelines.jobs import run_train
 
     # Loaded first: a broken config fails before any time is spent on training.
-    run_train(features_path=features, out=out, register=register, tune=tune, config=load_config(config))
+    run_train(
+        features_path=features,
+        out=out,
+        register=register,
+        tune=tune,
+        config=load_config(config),
+        config_source=str(config),
+    )
 
 
 @app.command()
@@ -141,22 +153,64 @@ def report(
     model: ModelOpt,
     features: FeaturesOpt,
     out: Annotated[Path, typer.Option("--out", help="Report folder", file_okay=False)],
+    events: Annotated[
+        Path | None,
+        typer.Option("--events", help="Events, for the true journey map and timelines", exists=True),
+    ] = None,
+    incident_z: Annotated[
+        float, typer.Option("--incident-z", min=0.5, help="Robust z from which a day is flagged")
+    ] = 5.0,  # ReportConfig's default
 ) -> None:
     """Write the analyst report: moments of truth, journey map, trends, segments."""
-    not_yet("report", "the explanations issue")
+    from models.report import ReportConfig
+    from pipelines.reporting import run_report
+
+    run_report(model, features, out, events_path=events, config=ReportConfig(incident_z=incident_z))
 
 
 @app.command()
 @user_errors
 def score(
     model: ModelOpt,
-    events: EventsOpt,
     out: Annotated[Path, typer.Option("--out", help="SCORES.parquet", dir_okay=False)],
+    events: Annotated[
+        Path | None,
+        typer.Option("--events", help="Raw events (featurized with the model's config)", exists=True),
+    ] = None,
+    features: Annotated[
+        Path | None, typer.Option("--features", help="Feature table (Parquet)", exists=True)
+    ] = None,
     engine: EngineOpt = Engine.local,
     explain: Annotated[bool, typer.Option("--explain", help="Add drivers and contributions")] = False,
+    top: Annotated[int, typer.Option("--top", min=1, help="Drivers per session with --explain")] = 3,
+    spark_master: Annotated[str | None, typer.Option("--spark-master", help="Spark master URL")] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="friction.toml overriding the model's featurizer config", exists=True),
+    ] = None,
 ) -> None:
     """Score sessions in batch: calibrated risk, band and (with --explain) drivers."""
-    not_yet("score", "the explanations issue")
+    from features.config import load_config
+    from pipelines.console import print_summary, step
+    from pipelines.jobs import default_quarantine_path
+    from pipelines.scoring import run_score
+    from training.tracking import load_model
+
+    chosen = load_config(config) if config is not None else None
+    with step(f"Scoring with {model} ({engine.value} engine)"):
+        summary = run_score(
+            load_model(model),
+            out,
+            events=events,
+            features=features,
+            explain=explain,
+            top=top,
+            engine=engine.value,
+            spark_master=spark_master,
+            config=chosen,
+            quarantine=default_quarantine_path(events) if events is not None else None,
+        )
+    print_summary("friction score", summary.as_rows())
 
 
 @app.command()
@@ -191,9 +245,37 @@ def serve(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
     workers: Annotated[int, typer.Option("--workers", min=1)] = 1,
+    reload_interval: Annotated[
+        float | None,
+        typer.Option("--reload-interval", min=0, help="Seconds between polls of the model alias (0: never)"),
+    ] = None,
+    session_store: Annotated[
+        str | None,
+        typer.Option("--session-store", help="redis://HOST:PORT/DB to share sessions (default: memory)"),
+    ] = None,
+    no_auth: Annotated[
+        bool, typer.Option("--no-auth", help="Serve without API keys (local use only)")
+    ] = False,
+    graceful_timeout: Annotated[
+        int, typer.Option("--graceful-timeout", min=1, help="Seconds in-flight requests get at shutdown")
+    ] = 30,
 ) -> None:
-    """Serve the risk API (FastAPI, uvicorn)."""
-    not_yet("serve", "the risk API issue")
+    """Serve the risk API (FastAPI, uvicorn). API keys come from FRICTION_API_KEYS (or a file)."""
+    from serving.server import ServeOptions
+    from serving.server import serve as run_server
+
+    run_server(
+        ServeOptions(
+            model=model,
+            host=host,
+            port=port,
+            workers=workers,
+            reload_interval_s=reload_interval,
+            session_store=session_store,
+            auth_disabled=no_auth,
+            graceful_timeout_s=graceful_timeout,
+        )
+    )
 
 
 def main() -> None:

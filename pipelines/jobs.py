@@ -16,7 +16,10 @@ from pipelines.console import print_summary, step
 from pipelines.feature_table import check_built_with
 from pipelines.features_job import FeaturesSummary, run_features
 from pipelines.ingest import IngestSummary, load_events
+from pipelines.progress import TerminalProgress
 from pipelines.simulate import simulate, write_world
+from pipelines.streaming import DEFAULT_MEMORY_BUDGET_MB
+from training.config import train_config_from
 from training.data import read_feature_table
 from training.flow import TrainOutcome, train_and_track
 from training.tracking import PromotionDecision, TrackingSettings, promote
@@ -69,12 +72,24 @@ def run_validate(config_path: Path, events_path: Path, quarantine: Path | None =
 
 
 def run_features_job(
-    config_path: Path, events_path: Path, out: Path, engine: str = "local", spark_master: str | None = None
+    config_path: Path,
+    events_path: Path,
+    out: Path,
+    engine: str = "local",
+    spark_master: str | None = None,
+    memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,
 ) -> FeaturesSummary:
     config = load_config(config_path)
-    with step(f"Featurizing {events_path} ({engine} engine)"):
+    with TerminalProgress() as progress:  # a bar per stage and partition, on a terminal only
         summary = run_features(
-            config, events_path, out, default_quarantine_path(events_path), engine, spark_master
+            config,
+            events_path,
+            out,
+            default_quarantine_path(events_path),
+            engine,
+            spark_master,
+            memory_budget_mb=memory_budget_mb,
+            progress=progress,
         )
     print_summary("friction features", summary.as_rows())
     return summary
@@ -109,16 +124,21 @@ def run_train(
     settings: TrackingSettings | None = None,
     truth: pd.DataFrame | None = None,
     config: FrictionConfig | None = None,
+    config_source: str = "config",
 ) -> TrainOutcome:
     """Train on a feature table; with `config` (the one the table was built with, checked) the
-    model carries it and can score raw events."""
-    table = read_feature_table(features_path)
+    model carries it and can score raw events, and its `[train]` table (from `config_source`,
+    named in errors) sets the training."""
+    # Validated first: a bad [train] table fails before the feature table is read.
+    train_config = train_config_from(config.train, config_source) if config is not None else None
+    table = read_feature_table(features_path, columnar=True)
     if config is not None:
         check_built_with(table, config, source=str(features_path))
     settings = settings or TrackingSettings()
     with step("Training"):
         outcome = train_and_track(
             table,
+            train_config,
             settings=settings,
             out=out,
             register_as=register,
@@ -147,8 +167,12 @@ def run_promote(name: str, settings: TrackingSettings | None = None) -> Promotio
 def run_retrain(config_path: Path, events_path: Path, name: str, out: Path) -> PromotionDecision:
     """features -> train -> register -> promote: the scheduled retraining flow."""
     features_path = out / "features.parquet"
+    config = load_config(config_path)
+    train_config_from(config.train, str(config_path))  # a bad [train] table fails before featurizing
     run_features_job(config_path, events_path, features_path)
-    run_train(features_path, out / "model", register=name, tune=None, config=load_config(config_path))
+    run_train(
+        features_path, out / "model", register=name, tune=None, config=config, config_source=str(config_path)
+    )
     return run_promote(name)
 
 
@@ -160,7 +184,7 @@ def run_demo(out: Path, sessions: int, seed: int) -> None:
     run_features_job(paths["config"], paths["events"], features_path)
     settings = TrackingSettings(home=out / "mlflow")
     truth = pd.read_parquet(paths["truth"])
-    run_train(
+    trained = run_train(
         features_path,
         out / "model",
         register="friction-demo",
@@ -174,3 +198,9 @@ def run_demo(out: Path, sessions: int, seed: int) -> None:
         f"MLflow UI on the demo's store: mlflow ui --backend-store-uri {settings.uri()}"
         f" --default-artifact-root {settings.artifact_root()}"
     )
+    # Last, so the demo ends with the report's path and its top three moments of truth; logged
+    # to the training run, so the report travels with the model in MLflow.
+    from pipelines.reporting import run_report
+
+    model_ref = f"runs:/{trained.run_id}/model" if trained.run_id else str(out / "model")
+    run_report(model_ref, features_path, out / "report", events_path=paths["events"], settings=settings)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+# The simulated world and its model, built once per run for every folder that uses them.
+from tests.worlds import world, world_model  # noqa: F401
+
 
 @pytest.fixture
 def seed() -> int:

@@ -42,16 +42,6 @@ def test_no_arguments_lists_the_commands() -> None:
     assert all(command in result.output for command in COMMANDS)
 
 
-def test_unfinished_command_says_so_in_one_line(tmp_path: Path) -> None:
-    config = tmp_path / "friction.toml"
-    config.write_text("")
-    result = runner.invoke(app, ["serve", "--model", str(config)])
-    assert result.exit_code == 2
-    assert result.stderr.strip().splitlines() == [
-        "friction serve: not available yet (the risk API issue is not done)"
-    ]
-
-
 def test_promoting_an_unknown_model_is_one_line(tmp_path: Path) -> None:
     env = {"FRICTION_HOME": str(tmp_path / "store"), "MLFLOW_TRACKING_URI": ""}
     result = runner.invoke(app, ["promote", "--name", "nobody"], env=env)
