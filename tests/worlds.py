@@ -20,7 +20,7 @@ from pipelines.simulator import World, simulate, write_world
 from training.config import LightGBMParams, TrainConfig
 from training.flow import train_and_track
 
-__all__ = ["SmallWorld", "TrainedWorld", "world", "world_model"]
+__all__ = ["SmallWorld", "TrainedWorld", "train_world_model", "world", "world_model"]
 
 WORLD_SESSIONS = 6_000
 WORLD_SEED = 5
@@ -49,13 +49,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> SmallWorld:
     return SmallWorld(simulated, config, paths, table)
 
 
-@pytest.fixture(scope="session")
-def world_model(world: SmallWorld, tmp_path_factory: pytest.TempPathFactory) -> TrainedWorld:
-    lightgbm = LightGBMParams(learning_rate=0.1, num_leaves=15, min_child_samples=20, num_threads=1)
+def train_world_model(world: SmallWorld, out: Path, config: TrainConfig) -> TrainedWorld:
+    """A model of `world` carrying its featurizer config, saved to `out` (not tracked)."""
     outcome = train_and_track(
         world.table,
-        TrainConfig(lightgbm=lightgbm, early_stopping_rounds=20),
-        out=tmp_path_factory.mktemp("world-model") / "model",
+        config,
+        out=out,
         track=False,
         truth=world.world.truth,
         catalog=Featurizer(world.config).catalog(list(world.world.events.columns)).to_records(),
@@ -63,3 +62,10 @@ def world_model(world: SmallWorld, tmp_path_factory: pytest.TempPathFactory) -> 
     )
     assert outcome.model_dir is not None
     return TrainedWorld(outcome.result.model, outcome.model_dir)
+
+
+@pytest.fixture(scope="session")
+def world_model(world: SmallWorld, tmp_path_factory: pytest.TempPathFactory) -> TrainedWorld:
+    lightgbm = LightGBMParams(learning_rate=0.1, num_leaves=15, min_child_samples=20, num_threads=1)
+    config = TrainConfig(lightgbm=lightgbm, early_stopping_rounds=20)
+    return train_world_model(world, tmp_path_factory.mktemp("world-model") / "model", config)

@@ -26,7 +26,6 @@ import httpx
 import pytest
 
 from features.errors import FrictionError
-from features.featurize import Featurizer
 from serving.server import check_model
 from serving.store import DEFAULT_KEY_PREFIX
 from tests.serving.processes import (
@@ -36,9 +35,8 @@ from tests.serving.processes import (
     serving_process,
     session_bodies,
 )
-from tests.worlds import SmallWorld, TrainedWorld
+from tests.worlds import SmallWorld, TrainedWorld, train_world_model
 from training.config import LightGBMParams, TrainConfig
-from training.flow import train_and_track
 from training.tracking import CHAMPION, MODEL_ARTIFACT, TrackingSettings, ensure_store, register
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
@@ -59,16 +57,8 @@ def bodies(world: SmallWorld) -> list[dict[str, Any]]:
 def second_model(world: SmallWorld, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Another model of the same world (different trees): what a retrain would register."""
     lightgbm = LightGBMParams(learning_rate=0.2, num_leaves=7, min_child_samples=40, num_threads=1)
-    outcome = train_and_track(
-        world.table,
-        TrainConfig(lightgbm=lightgbm, early_stopping_rounds=10),
-        out=tmp_path_factory.mktemp("second-model") / "model",
-        track=False,
-        catalog=Featurizer(world.config).catalog(list(world.world.events.columns)).to_records(),
-        featurizer_config=world.config,
-    )
-    assert outcome.model_dir is not None
-    return outcome.model_dir
+    config = TrainConfig(lightgbm=lightgbm, early_stopping_rounds=10)
+    return train_world_model(world, tmp_path_factory.mktemp("second-model") / "model", config).path
 
 
 def _broken_copy(model_dir: Path, folder: Path) -> Path:
