@@ -20,6 +20,7 @@ from fastapi import Depends, FastAPI
 
 from serving.body_limit import BodyLimit
 from serving.handlers import install_error_handlers
+from serving.heap import settle, unsettle
 from serving.loader import ModelHolder, harden_mlflow, load_served
 from serving.metrics import Metrics
 from serving.observe import RequestObserver, configure_logging
@@ -49,7 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     harden_mlflow()
     configure_logging()
     metrics = Metrics()
-    holder = ModelHolder(settings.model, settings.playbook_path, metrics)
+    holder = ModelHolder(settings.model, settings.playbook_path, metrics, freeze_heap=settings.freeze_heap)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -57,6 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             served = await asyncio.to_thread(load_served, settings.model, settings.playbook_path)
             holder.set(served)
             log.info("model loaded", extra={"fields": {"model": served.name, "version": served.version}})
+        if settings.freeze_heap:
+            settle()
         poller = None
         if settings.reload_interval_s > 0:
             poller = asyncio.create_task(holder.poll(settings.reload_interval_s))
@@ -69,6 +72,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     await poller
             await app.state.store.close()
             metrics.close()
+            if settings.freeze_heap:
+                unsettle()
 
     docs = settings.docs_enabled
     app = FastAPI(

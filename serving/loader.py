@@ -26,6 +26,7 @@ from features.errors import FrictionError
 from models.artifact import HASHES_FILE, FrictionModel
 from serving.columns import EVENT_COLUMNS, event_fields, from_request
 from serving.errors import ModelLoadError
+from serving.heap import settle
 from serving.metrics import Metrics
 from serving.playbook import load_playbook
 from serving.schemas.requests import EventIn
@@ -195,8 +196,11 @@ def load_served(ref: str, playbook_path: Path | None, resolved: Resolved | None 
 class ModelHolder:
     """The model being served (None until the first load), swapped whole on reload."""
 
-    def __init__(self, ref: str, playbook_path: Path | None, metrics: Metrics) -> None:
+    def __init__(
+        self, ref: str, playbook_path: Path | None, metrics: Metrics, *, freeze_heap: bool = False
+    ) -> None:
         self.ref, self.playbook_path, self.metrics = ref, playbook_path, metrics
+        self.freeze_heap = freeze_heap
         self.current: ServedModel | None = None
 
     def set(self, served: ServedModel) -> None:
@@ -218,6 +222,8 @@ class ModelHolder:
             return False
         previous = self.current.version if self.current else None
         self.set(served)
+        if self.freeze_heap:
+            settle()  # the new model frozen too, and the old one's cycles reclaimed
         self.metrics.reloads.inc()
         log.info(
             "model swapped in",

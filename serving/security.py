@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import secrets
 from email.message import Message
-from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import HTTPException, Request, status
 
 from serving.deps import get_settings
 from serving.settings import Settings
@@ -67,7 +66,8 @@ def check_json(request: Request) -> None:
         )
 
 
-async def guard(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> None:
+async def guard(request: Request) -> None:
     """401 without a valid API key, then 415 for a body that is not JSON."""
-    check_api_key(request, settings)
+    # The settings straight from the app state: a sub-dependency would be one more solve.
+    check_api_key(request, await get_settings(request))
     check_json(request)

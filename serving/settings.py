@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     top_drivers: int = Field(default=3, ge=1, le=20)
     # A friction.toml whose `[playbook]` replaces the one the model carries.
     playbook_path: Path | None = None
+    # Freeze the heap once a model is loaded (serving.heap): no full-heap collection pauses.
+    freeze_heap: bool = True
 
     _keys: tuple[bytes, ...] = PrivateAttr(default=())
 

@@ -37,6 +37,7 @@ def make_settings(model: str, **changes: object) -> Settings:
         "model": model,
         "api_keys": (SecretStr(API_KEY), SecretStr(OTHER_KEY)),
         "reload_interval_s": 0.0,
+        "freeze_heap": False,  # a full collection per app start would slow the suite down
     }
     return Settings.model_validate(values | changes)
 

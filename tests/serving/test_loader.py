@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import logging
 import os
 from collections.abc import Iterator
@@ -143,6 +144,23 @@ async def test_startup_fails_when_the_model_cannot_serve(tmp_path: Path) -> None
     with pytest.raises(ModelLoadError):
         async with app.router.lifespan_context(app):
             pass
+
+
+async def test_a_serving_worker_freezes_its_heap(world_model: TrainedWorld, served: ServedModel) -> None:
+    app = create_app(make_settings(str(world_model.path), freeze_heap=True))
+    app.state.holder.set(served)
+    async with app.router.lifespan_context(app):
+        assert gc.get_freeze_count() > 10_000  # the model, the featurizer, the libraries
+    assert gc.get_freeze_count() == 0  # handed back on shutdown
+
+
+def test_a_swapped_in_model_is_frozen_too(model_dir: Path) -> None:
+    holder = ModelHolder(str(model_dir), None, Metrics(), freeze_heap=True)
+    try:
+        assert holder.refresh()
+        assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
 
 
 # -- hot reload ------------------------------------------------------------------------------------
