@@ -98,8 +98,7 @@ class FeatureManifest(BaseModel):
             if _is_numeric(column) or pd.api.types.is_bool_dtype(column.dtype):
                 specs.append(FeatureSpec(name=name, kind="numeric"))
             else:
-                values = column.dropna().astype(str).unique()
-                specs.append(FeatureSpec(name=name, kind="categorical", categories=sorted(values.tolist())))
+                specs.append(FeatureSpec(name=name, kind="categorical", categories=_observed(column)))
         by_name = _catalog_by_name(catalog)
         entries = {n: by_name[n] for n in chosen if n in by_name}
         return cls(features=specs, catalog=entries)
@@ -155,6 +154,15 @@ class FeatureManifest(BaseModel):
             codes = known.get_indexer(pd.Index(column.astype("str"))).astype(np.float64)
         codes[codes < 0] = np.nan
         return codes
+
+
+def _observed(column: pd.Series) -> list[str]:
+    """The column's distinct non-missing values as text, sorted."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        # The categories that occur, from the codes: no text per row (1 M strings per column).
+        codes = column.cat.codes.to_numpy()
+        column = pd.Series(column.cat.categories[np.unique(codes[codes >= 0])])
+    return sorted(column.dropna().astype(str).unique().tolist())
 
 
 def _catalog_by_name(

@@ -2,7 +2,12 @@
 
 `auto` picks isotonic or Platt by out-of-fold log loss on the validation slice (2-fold
 cross-fitting), then refits the winner on the whole slice. Isotonic is flexible and wins with
-many sessions; Platt's two parameters win when the slice is small.
+many sessions; Platt's two parameters win when the slice is small. Below
+`ISOTONIC_MIN_SESSIONS` isotonic is not chosen whatever its out-of-fold score: its end steps
+rest on a handful of sessions and reach 0 or 1, and two folds rarely catch it. On the
+simulator (6 k-session worlds, 4 seeds) it scored better out of fold yet lost on every
+holdout (log loss 0.41-0.46 vs Platt's 0.39-0.41), with risks of 1.0 for sessions 93 %
+dissatisfied; at 1.6 k validation sessions too (0.428 vs 0.383).
 """
 
 from __future__ import annotations
@@ -15,7 +20,10 @@ from sklearn.isotonic import IsotonicRegression
 from models.calibrator import Calibrator, sigmoid
 from training.metrics import log_loss
 
-__all__ = ["choose_calibrator", "fit_isotonic", "fit_platt"]
+__all__ = ["ISOTONIC_MIN_SESSIONS", "choose_calibrator", "fit_isotonic", "fit_platt"]
+
+# Validation sessions `auto` needs before it may pick isotonic (see the module docstring).
+ISOTONIC_MIN_SESSIONS = 5_000
 
 
 def fit_isotonic(raw: np.ndarray, y: np.ndarray) -> Calibrator:
@@ -58,5 +66,6 @@ def choose_calibrator(
             fitted = fitter(raw[fold != k], y[fold != k])
             predicted[fold == k] = fitted.apply(raw[fold == k])
         scores[name] = log_loss(y, predicted)
-    best = min(scores, key=lambda name: scores[name])
+    allowed = scores if len(raw) >= ISOTONIC_MIN_SESSIONS else {"platt": scores["platt"]}
+    best = min(allowed, key=lambda name: allowed[name])
     return _FITTERS[best](raw, y), scores

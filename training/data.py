@@ -13,7 +13,14 @@ from features.errors import FrictionError, SchemaError
 from features.schema import did_you_mean
 from training.errors import TrainingDataError
 
-__all__ = ["REQUIRED_META", "labelled_order", "labelled_sessions", "read_feature_table", "table_digest"]
+__all__ = [
+    "REQUIRED_META",
+    "file_sha256",
+    "labelled_order",
+    "labelled_sessions",
+    "read_feature_table",
+    "table_digest",
+]
 
 # What training reads besides the features (the full meta list is models.META_COLUMNS).
 REQUIRED_META: tuple[str, ...] = ("session_id", "user_id", "session_start", "label", "label_known")
@@ -75,6 +82,18 @@ def table_digest(table: pd.DataFrame) -> str:
     hasher.update(json.dumps([[str(c), str(t)] for c, t in table.dtypes.items()]).encode())
     hasher.update(pd.util.hash_pandas_object(table, index=False).to_numpy().tobytes())
     return hasher.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes, streamed (what `sha256sum` says of a feature table), or for a
+    folder of parts the sha256 of their relative paths and digests in path order."""
+    if not path.is_dir():
+        with path.open("rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+    digest = hashlib.sha256()
+    for part in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(f"{part.relative_to(path).as_posix()}\0{file_sha256(part)}\n".encode())
+    return digest.hexdigest()
 
 
 def read_feature_table(path: Path, *, columnar: bool = False) -> pd.DataFrame:

@@ -10,6 +10,7 @@ import numpy as np
 
 from models.manifest import FeatureManifest
 from training.config import TrainConfig
+from training.monotone import monotone_constraints
 
 __all__ = ["booster_params", "fit_booster", "make_datasets", "trimmed"]
 
@@ -18,7 +19,10 @@ DATASET_PARAMS = ("max_bin", "cat_smooth")
 
 
 def booster_params(
-    config: TrainConfig, y_train: np.ndarray, overrides: dict[str, Any] | None = None
+    config: TrainConfig,
+    y_train: np.ndarray,
+    manifest: FeatureManifest,
+    overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     params: dict[str, Any] = {
         "objective": "binary",
@@ -36,6 +40,9 @@ def booster_params(
     if config.class_weight == "balanced":
         positives = float(np.sum(y_train))
         params["scale_pos_weight"] = (len(y_train) - positives) / max(positives, 1.0)
+    constraints = monotone_constraints(manifest) if config.monotone_friction else []
+    if any(constraints):
+        params["monotone_constraints"] = constraints
     return params
 
 

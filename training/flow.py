@@ -13,6 +13,7 @@ import pandas as pd
 
 from features.config import FrictionConfig
 from training.config import TrainConfig
+from training.data import file_sha256
 from training.tracking import PromotionDecision, TrackingSettings, log_training, promote, register
 from training.train import TrainResult, train
 
@@ -47,14 +48,23 @@ def train_and_track(
 ) -> TrainOutcome:
     """Train; save to `out`; log an MLflow run unless `track` is false; register as
     `register_as`; then, if `promote_after`, run the champion gate on that name.
+    `features_path`: the Parquet file (or folder) `table` was read from, unchanged; its sha256
+    identifies the data in the card and the run.
     With `featurizer_config` (the config the table was built with) the model can score raw events."""
     config = config or TrainConfig()
     if (register_as or promote_after) and not track:
         raise ValueError("registering or promoting needs tracking (track=True)")
-    result = train(table, config, truth=truth, catalog=catalog, tune_trials=tune_trials)
+    started = time.perf_counter()
+    digest = file_sha256(features_path) if features_path is not None else None
+    digest_s = time.perf_counter() - started
+    result = train(
+        table, config, truth=truth, catalog=catalog, tune_trials=tune_trials, features_sha256=digest
+    )
     if featurizer_config is not None:
         result = dataclasses.replace(result, model=result.model.with_featurizer(featurizer_config))
     timings = dict(result.timings)
+    if digest is not None:
+        timings["file_digest_s"] = digest_s
     started = time.perf_counter()
     model_dir = result.model.save(out) if out is not None else None
     timings["save_s"] = time.perf_counter() - started

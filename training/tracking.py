@@ -23,6 +23,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +35,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.artifact import FrictionModel
 from training.config import GateConfig, TrainConfig
-from training.data import table_digest
+from training.data import file_sha256
 from training.errors import RegistryError
 from training.gate import gate
 from training.plots import write_plots
@@ -265,20 +266,24 @@ def log_training(
         for i in range(0, max(len(metrics), len(param_list)), 100):
             client.log_batch(run_id, metrics=metrics[i : i + 100], params=param_list[i : i + 100])
         source = str(features_path.resolve()) if features_path else None
-        client.log_inputs(
-            run_id,
-            datasets=[
-                _dataset_input(table, "features", "training", source, result.table_digest),
-                _dataset_input(result.holdout, "holdout", "holdout", None, table_digest(result.holdout)),
-            ],
-        )
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(max_workers=1) as pool:
             folder = Path(tmp)
+            # The holdout's Parquet encoding (C++, GIL released) overlaps drawing the plots (Python).
+            evaluation = pool.submit(_write_evaluation, result, folder / "evaluation")
             result.model.save(folder / MODEL_ARTIFACT)
             client.log_artifacts(run_id, str(folder / MODEL_ARTIFACT), MODEL_ARTIFACT)
             write_plots(result, folder / "plots")
             client.log_artifacts(run_id, str(folder / "plots"), "plots")
-            _write_evaluation(result, folder / "evaluation")
+            evaluation.result()
+            # The holdout's digest is its artifact's sha256: the very file `promote` re-scores.
+            holdout_sha256 = file_sha256(folder / HOLDOUT_ARTIFACT)
+            client.log_inputs(
+                run_id,
+                datasets=[
+                    _dataset_input(table, "features", "training", source, result.table_digest),
+                    _dataset_input(result.holdout, "holdout", "holdout", None, holdout_sha256),
+                ],
+            )
             client.log_artifacts(run_id, str(folder / "evaluation"), "evaluation")
         seconds = time.perf_counter() - started
         client.log_batch(run_id, metrics=[Metric("time.logging_s", seconds, int(time.time() * 1000), 0)])

@@ -21,11 +21,11 @@ from models.artifact import FrictionModel
 from models.calibrator import sigmoid
 from models.card import ModelCard
 from models.manifest import FeatureManifest, feature_columns
-from training.baselines import fit_logistic, oracle_scores, rule_flag, rule_score
+from training.baselines import fit_logistic, oracle_scores, rule_flagged, rule_score
 from training.calibration import choose_calibrator
 from training.config import TrainConfig
 from training.data import labelled_order, table_digest
-from training.design import design_parts
+from training.design import design_parts, rows_frame
 from training.evaluate import MODEL, UNCALIBRATED, Evaluation, Scorer, evaluate
 from training.fit import booster_params, fit_booster, make_datasets, trimmed
 from training.splits import split_positions
@@ -69,13 +69,16 @@ def train(
     truth: pd.DataFrame | None = None,
     catalog: Mapping[str, Mapping[str, Any]] | Iterable[Mapping[str, Any]] | None = None,
     tune_trials: int | None = None,
+    features_sha256: str | None = None,
 ) -> TrainResult:
-    """Fit, calibrate and evaluate a `FrictionModel` on a feature table (one row per session)."""
+    """Fit, calibrate and evaluate a `FrictionModel` on a feature table (one row per session).
+    `features_sha256`: the sha256 of the file `table` was read from, which then identifies the
+    data (else a digest of the table's rows is computed)."""
     config = config or TrainConfig()
     clock = _Clock()
     started = time.perf_counter()
     with clock.stage("prepare"):
-        digest = table_digest(table)
+        digest = features_sha256 or table_digest(table)
         order = labelled_order(table)
         names = config.features if config.features is not None else feature_columns(table)
         manifest = FeatureManifest.from_table(table, names, catalog)
@@ -99,12 +102,12 @@ def train(
         )
         full_label = table["label"].to_numpy(dtype=np.float64, na_value=np.nan)
         y_train, y_valid = full_label[train_at], full_label[valid_at]
-        holdout = table.iloc[holdout_at]
+        holdout = rows_frame(table, holdout_at, manifest, x_holdout)
         summary = at.summary | {
             "holdout_start": str(holdout["session_start"].min()),
             "holdout_end": str(holdout["session_start"].max()),
         }
-    params = booster_params(config, y_train)
+    params = booster_params(config, y_train, manifest)
     tuning: dict[str, Any] = {}
     trials = config.tune.trials if tune_trials is None else tune_trials
     if trials > 0:
@@ -129,12 +132,15 @@ def train(
     with clock.stage("baselines"):
         logistic = fit_logistic(x_train, y_train, manifest, config.baseline_max_rows, config.seed)
         scorers["logreg"] = Scorer(logistic.predict_matrix(x_holdout))
-        scorers["rule_baseline"] = Scorer(rule_score(holdout), probability=False)
+        rule = rule_score(holdout)
+        scorers["rule_baseline"] = Scorer(rule, probability=False)
         if truth is not None:
-            scorers["oracle"] = Scorer(oracle_scores(holdout, truth))
+            scorers["oracle"] = Scorer(oracle_scores(table, truth, holdout_at))
     with clock.stage("evaluation"):
-        flagged = rule_flag(holdout)
+        flagged = rule_flagged(rule)
         extras = _extras(holdout, summary, flagged, scorers, calibrator.kind, calibration_scores, tuning)
+        # The logistic baseline is a yardstick fitted on a seeded sample: say on how many sessions.
+        extras["logreg_train_sessions"] = min(len(y_train), config.baseline_max_rows)
         evaluation = evaluate(
             holdout, scorers, config.segments, config.top_fractions, config.ece_bins, config.seed, extras
         )
@@ -148,6 +154,7 @@ def train(
             "config": config.model_dump(mode="json"),
             "config_sha256": config.digest(),
             "features_sha256": digest,
+            "features_sha256_of": "file" if features_sha256 else "rows",
             "split": summary,
             "calibration": {"kind": calibrator.kind, "out_of_fold_log_loss": calibration_scores},
             "tuning": tuning,

@@ -10,10 +10,11 @@ from hypothesis import strategies as st
 
 from features.errors import SchemaError
 from models.manifest import FeatureManifest, feature_columns
-from tests.training.conftest import world
+from tests.training.conftest import fast_config, world
 from training.baselines import fit_logistic, oracle_scores, rule_flag, rule_score
 from training.data import labelled_sessions
 from training.metrics import binary_metrics
+from training.train import TrainResult
 
 TOUCHPOINTS = ("cart", "checkout", "payment")
 counts = st.lists(st.tuples(*(st.integers(0, 4) for _ in range(6))), min_size=1, max_size=30)
@@ -65,3 +66,9 @@ def test_oracle_matches_by_session_id_and_leaves_unknown_ids_missing() -> None:
     scores = oracle_scores(holdout, partial)
     assert np.isnan(scores[0])
     np.testing.assert_array_equal(scores[1:], truth["p_true"].to_numpy()[1:5])
+
+
+def test_the_metrics_say_how_many_sessions_the_logistic_baseline_saw(trained: TrainResult) -> None:
+    train_sessions = trained.split_summary["train_sessions"]
+    config = fast_config()
+    assert trained.model.metrics["logreg_train_sessions"] == min(train_sessions, config.baseline_max_rows)

@@ -1,9 +1,11 @@
 """The shortcuts that keep the work around LightGBM's fit small give the reference answers:
-split matrices equal `FeatureManifest.matrix`, one-sort ranking metrics equal scikit-learn's,
-the block-per-column read equals pandas' default read."""
+split matrices equal `FeatureManifest.matrix`, the holdout frame equals `iloc`, one-sort
+ranking metrics equal scikit-learn's, the block-per-column read equals pandas' default read,
+the oracle by position equals the lookup by id, the file digest is `sha256sum`'s."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +16,9 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from models.errors import FeatureMismatchError
 from models.manifest import FeatureManifest, feature_columns
 from tests.training.conftest import world
-from training.data import labelled_order, read_feature_table
-from training.design import design_parts
+from training.baselines import oracle_scores
+from training.data import file_sha256, labelled_order, read_feature_table
+from training.design import design_parts, rows_frame
 from training.evaluate import Scorer, evaluate
 from training.metrics import binary_metrics, descending, ranking_scores
 
@@ -112,3 +115,38 @@ def test_the_feature_table_reads_as_pandas_default_read(tmp_path: Path) -> None:
         got = read_feature_table(path, columnar=columnar)
         pd.testing.assert_frame_equal(got, pd.read_parquet(path))
         pd.testing.assert_frame_equal(got, table)
+
+
+def test_the_holdout_frame_shares_the_matrix_and_equals_iloc(rng: np.random.Generator) -> None:
+    table = _mixed_table(rng, 1_000)
+    manifest = FeatureManifest.from_table(table, feature_columns(table))
+    at = np.sort(rng.choice(len(table), 300, replace=False))
+    [matrix] = design_parts(manifest, table, [at])
+    frame = rows_frame(table, at, manifest, matrix)
+    pd.testing.assert_frame_equal(frame, table.iloc[at], check_exact=True)
+    assert np.shares_memory(frame["payment__errors"].to_numpy(), matrix)  # float64: not copied again
+    assert not np.shares_memory(frame["count"].to_numpy(dtype=np.float64, na_value=np.nan), matrix)
+
+
+def test_the_oracle_reads_aligned_truth_by_position_and_other_truth_by_id() -> None:
+    table, truth = world(2_000, 3)
+    rows = np.array([4, 0, 7])
+    aligned = oracle_scores(table, truth, rows)  # the simulator's order: no lookup
+    np.testing.assert_array_equal(aligned, truth["p_true"].to_numpy()[rows])
+    repeated = pd.concat([truth.iloc[::-1], truth.assign(p_true=-1.0)])  # shuffled, ids twice
+    np.testing.assert_array_equal(oracle_scores(table, repeated, rows), aligned)  # the first row counts
+    np.testing.assert_array_equal(oracle_scores(table.iloc[rows], repeated), aligned)
+
+
+def test_a_feature_tables_digest_is_its_files_sha256(tmp_path: Path) -> None:
+    table, _ = world(500, 3)
+    path = tmp_path / "features.parquet"
+    table.to_parquet(path, index=False)
+    assert file_sha256(path) == hashlib.sha256(path.read_bytes()).hexdigest()
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    table.iloc[:200].to_parquet(folder / "part-0.parquet")
+    table.iloc[200:].to_parquet(folder / "part-1.parquet")
+    digest = file_sha256(folder)
+    (folder / "part-1.parquet").rename(folder / "part-2.parquet")
+    assert file_sha256(folder) != digest  # the parts' names count, not only their bytes

@@ -74,7 +74,7 @@ def test_the_pruning_callback_stops_a_trial_optuna_prunes(trained: TrainResult) 
     x = manifest.matrix(table)
     y = table["label"].to_numpy()
     config = fast_config()
-    params = booster_params(config, y)
+    params = booster_params(config, y, manifest)
     d_train, d_valid = make_datasets(x, y, x, y, manifest, params)
     study = optuna.create_study(pruner=optuna.pruners.ThresholdPruner(upper=0.0))  # log loss > 0: prune
     trial = study.ask()

@@ -9,7 +9,7 @@ import pytest
 from sklearn.isotonic import IsotonicRegression
 
 from models.calibrator import Calibrator, sigmoid
-from training.calibration import choose_calibrator, fit_isotonic, fit_platt
+from training.calibration import ISOTONIC_MIN_SESSIONS, choose_calibrator, fit_isotonic, fit_platt
 from training.metrics import binary_metrics, expected_calibration_error, top_fraction_scores
 
 
@@ -98,6 +98,15 @@ def test_auto_prefers_platt_on_a_small_slice_and_isotonic_on_a_bent_one(rng: np.
     chosen, scores = choose_calibrator(raw, y, "auto", seed=0)
     assert chosen.kind == "isotonic"
     assert scores["isotonic"] < scores["platt"]
+
+
+def test_auto_keeps_isotonic_off_a_slice_too_small_for_its_end_steps(rng: np.random.Generator) -> None:
+    raw = rng.normal(0.0, 2.0, ISOTONIC_MIN_SESSIONS - 1)
+    y = (rng.random(raw.size) < np.where(raw > 0, 0.9, 0.1)).astype(float)
+    chosen, scores = choose_calibrator(raw, y, "auto", seed=0)
+    assert scores["isotonic"] < scores["platt"]  # recorded, yet not chosen
+    assert chosen.kind == "platt"
+    assert choose_calibrator(raw, y, "isotonic", seed=0)[0].kind == "isotonic"  # asked for: given
 
 
 def test_calibrator_refuses_unsorted_thresholds() -> None:

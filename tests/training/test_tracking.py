@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from pathlib import Path
 
@@ -80,9 +81,12 @@ def test_a_run_records_params_metrics_inputs_artifacts_and_tags(
     assert metrics["time.lightgbm_fit_s"] > 0
     tags = run.data.tags
     assert tags["friction.config_sha256"] == config.digest()
-    assert tags["friction.features_sha256"] == outcome.result.table_digest
+    # Trained from a file: the data is named by the file's own sha256 (what `sha256sum` says).
+    file_digest = hashlib.sha256(features_path.read_bytes()).hexdigest()
+    assert tags["friction.features_sha256"] == outcome.result.table_digest == file_digest
+    assert outcome.result.model.card.training["features_sha256_of"] == "file"
     inputs = {d.dataset.name: d for d in run.inputs.dataset_inputs}
-    assert inputs["features"].dataset.digest == outcome.result.table_digest[:32]
+    assert inputs["features"].dataset.digest == file_digest[:32]
     assert str(features_path) in inputs["features"].dataset.source
     assert {t.key: t.value for t in inputs["holdout"].tags}["mlflow.data.context"] == "holdout"
     client = _client(settings)
@@ -94,6 +98,8 @@ def test_a_run_records_params_metrics_inputs_artifacts_and_tags(
     assert {f"model/{name}" for name in (*ARTIFACT_FILES, HASHES_FILE)} <= listed
     assert {"plots/roc.png", "plots/calibration.png", "plots/precision_recall.png"} <= listed
     assert {"evaluation/holdout.parquet", "evaluation/feature_importance.csv"} <= listed
+    holdout = Path(client.download_artifacts(run.info.run_id, "evaluation/holdout.parquet", str(tmp_path)))
+    assert inputs["holdout"].dataset.digest == hashlib.sha256(holdout.read_bytes()).hexdigest()[:32]
     loaded = load_model(f"runs:/{outcome.run_id}/model", settings)
     np.testing.assert_array_equal(loaded.predict_proba(table), outcome.result.model.predict_proba(table))
 

@@ -193,8 +193,8 @@ def test_cli_train_refuses_a_bad_train_table_in_one_line_before_reading_features
     assert result.stderr.strip().splitlines() == [
         f"friction train: error: {config}: unknown key `train.lightgbm.num_leafs` "
         "(did you mean `num_leaves`?); allowed here: bagging_fraction, bagging_freq, cat_smooth, extra, "
-        "feature_fraction, lambda_l2, learning_rate, max_bin, min_child_samples, num_boost_round, "
-        "num_leaves, num_threads"
+        "feature_fraction, lambda_l2, learning_rate, max_bin, min_child_samples, "
+        "monotone_constraints_method, num_boost_round, num_leaves, num_threads"
     ]
 
 
