@@ -3,13 +3,13 @@ written atomically as Parquet plus a manifest JSON."""
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from features.config import FrictionConfig
+from features.digests import file_sha256
 from features.labels import attach_survey_labels
 from pipelines.engines import EngineOutput, featurize_local, featurize_spark
 from pipelines.ingest import IngestSummary, load_events
@@ -18,7 +18,7 @@ from pipelines.readers import read_events
 from pipelines.streaming import DEFAULT_MEMORY_BUDGET_MB, featurize_streaming, plan_memory
 from pipelines.writers import write_json, write_parquet
 
-__all__ = ["FeaturesSummary", "file_digest", "run_features"]
+__all__ = ["FeaturesSummary", "run_features"]
 
 
 @dataclass(frozen=True)
@@ -44,16 +44,6 @@ class FeaturesSummary:
             "wrote manifest": str(self.manifest),
             "seconds": self.seconds,
         }
-
-
-def file_digest(path: Path) -> str:
-    """sha256 of a file, or of a folder's files in name order."""
-    digest = hashlib.sha256()
-    for part in sorted(path.rglob("*")) if path.is_dir() else [path]:
-        if part.is_file():
-            with part.open("rb") as handle:  # streamed: inputs can be larger than memory
-                digest.update(hashlib.file_digest(handle, "sha256").digest())
-    return digest.hexdigest()
 
 
 def run_features(
@@ -109,7 +99,7 @@ def run_features(
             "quarantined": ingest.rows_quarantined,
             "sessions": sessions,
         },
-        "input": {"path": str(events_path), "sha256": file_digest(events_path)},
+        "input": {"path": str(events_path), "sha256": file_sha256(events_path)},
         "config": config.model_dump(mode="json"),
         "engine": how,
     }

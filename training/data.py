@@ -15,7 +15,6 @@ from training.errors import TrainingDataError
 
 __all__ = [
     "REQUIRED_META",
-    "file_sha256",
     "labelled_order",
     "labelled_sessions",
     "read_feature_table",
@@ -82,18 +81,6 @@ def table_digest(table: pd.DataFrame) -> str:
     hasher.update(json.dumps([[str(c), str(t)] for c, t in table.dtypes.items()]).encode())
     hasher.update(pd.util.hash_pandas_object(table, index=False).to_numpy().tobytes())
     return hasher.hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file's bytes, streamed (what `sha256sum` says of a feature table), or for a
-    folder of parts the sha256 of their relative paths and digests in path order."""
-    if not path.is_dir():
-        with path.open("rb") as handle:
-            return hashlib.file_digest(handle, "sha256").hexdigest()
-    digest = hashlib.sha256()
-    for part in sorted(p for p in path.rglob("*") if p.is_file()):
-        digest.update(f"{part.relative_to(path).as_posix()}\0{file_sha256(part)}\n".encode())
-    return digest.hexdigest()
 
 
 def read_feature_table(path: Path, *, columnar: bool = False) -> pd.DataFrame:

@@ -12,8 +12,8 @@ from typing import Any
 import pandas as pd
 
 from features.config import FrictionConfig
+from features.digests import file_sha256
 from training.config import TrainConfig
-from training.data import file_sha256
 from training.tracking import PromotionDecision, TrackingSettings, log_training, promote, register
 from training.train import TrainResult, train
 

@@ -33,9 +33,9 @@ import pandas as pd
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from features.digests import file_sha256
 from models.artifact import FrictionModel
 from training.config import GateConfig, TrainConfig
-from training.data import file_sha256
 from training.errors import RegistryError
 from training.gate import gate
 from training.plots import write_plots

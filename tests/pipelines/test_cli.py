@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -135,6 +136,9 @@ def test_features_train_promote_through_the_cli(tmp_path: Path) -> None:
     manifest = json.loads(table.with_suffix(".manifest.json").read_text())
     assert manifest["rows"]["in"] == manifest["rows"]["kept"] + manifest["rows"]["quarantined"]
     assert manifest["rows"]["sessions"] == len(pd.read_parquet(table)) == 3000
+    # The input is identified as `sha256sum` identifies it.
+    events_bytes = (world / "events.parquet").read_bytes()
+    assert manifest["input"]["sha256"] == hashlib.sha256(events_bytes).hexdigest()
 
     env = {"FRICTION_HOME": str(tmp_path / "store"), "MLFLOW_TRACKING_URI": ""}
     args = ["train", "--config", str(config), "--features", str(table), "--out", str(tmp_path / "model")]

@@ -13,11 +13,12 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from features.digests import file_sha256
 from models.errors import FeatureMismatchError
 from models.manifest import FeatureManifest, feature_columns
 from tests.training.conftest import world
 from training.baselines import oracle_scores
-from training.data import file_sha256, labelled_order, read_feature_table
+from training.data import labelled_order, read_feature_table
 from training.design import design_parts, rows_frame
 from training.evaluate import Scorer, evaluate
 from training.metrics import binary_metrics, descending, ranking_scores
