@@ -18,6 +18,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 
+from serving.batcher import ScoreBatcher
 from serving.body_limit import BodyLimit
 from serving.handlers import install_error_handlers
 from serving.heap import settle, unsettle
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.holder = holder
+    app.state.batcher = ScoreBatcher(metrics, settings.score_batch)
     app.state.store = open_store(
         settings.session_store,
         max_sessions=settings.max_sessions,

@@ -45,6 +45,7 @@ class SessionInput:
     columns: dict[str, np.ndarray]
     history: dict[str, np.ndarray] | None
     n_events: int
+    users: frozenset[str]  # the user ids its events carry (sessions of one user meet in history)
 
 
 def microseconds(moment: datetime) -> int:
@@ -111,7 +112,8 @@ def from_request(
     }
     for name in context_names:
         columns[name] = np.full(n, context.get(name), dtype=object)
-    return SessionInput(session_id, columns, history_columns(user_id, history), n)
+    users = frozenset(() if user_id is None else (user_id,))
+    return SessionInput(session_id, columns, history_columns(user_id, history), n, users)
 
 
 def from_stored(session_id: str, events: Sequence[StoredEvent], context_names: Sequence[str]) -> SessionInput:
@@ -128,4 +130,4 @@ def from_stored(session_id: str, events: Sequence[StoredEvent], context_names: S
     histories = [e.history for e in events if e.history is not None]
     users = [e.user_id for e in events if e.user_id is not None]
     history = history_columns(users[0] if users else None, histories[-1] if histories else None)
-    return SessionInput(session_id, columns, history, n)
+    return SessionInput(session_id, columns, history, n, frozenset(users))

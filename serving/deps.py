@@ -13,6 +13,7 @@ from typing import Annotated, cast
 
 from fastapi import Depends, HTTPException, Request, status
 
+from serving.batcher import ScoreBatcher
 from serving.loader import ModelHolder
 from serving.metrics import Metrics
 from serving.scoring import ServedModel
@@ -20,11 +21,13 @@ from serving.settings import Settings
 from serving.store import SessionStore
 
 __all__ = [
+    "BatcherDep",
     "HolderDep",
     "MetricsDep",
     "ServedDep",
     "SettingsDep",
     "StoreDep",
+    "get_batcher",
     "get_holder",
     "get_metrics",
     "get_served",
@@ -39,6 +42,10 @@ async def get_settings(request: Request) -> Settings:
 
 async def get_metrics(request: Request) -> Metrics:
     return cast(Metrics, request.app.state.metrics)
+
+
+async def get_batcher(request: Request) -> ScoreBatcher:
+    return cast(ScoreBatcher, request.app.state.batcher)
 
 
 async def get_holder(request: Request) -> ModelHolder:
@@ -63,6 +70,7 @@ async def get_store(request: Request) -> SessionStore:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+BatcherDep = Annotated[ScoreBatcher, Depends(get_batcher)]
 HolderDep = Annotated[ModelHolder, Depends(get_holder)]
 ServedDep = Annotated[ServedModel, Depends(get_served)]
 StoreDep = Annotated[SessionStore, Depends(get_store)]

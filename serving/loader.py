@@ -159,7 +159,7 @@ def smoke(served: ServedModel) -> None:
         if f.kind == "categorical"
     }
     session = from_request("smoke", "smoke-user", event_fields(events), context, None, served.context_names)
-    [scored] = score_sessions(served, [session], explain=True, top=3)
+    [scored] = score_sessions(served, [session], explain=[True], top=[3])
     if not 0.0 <= scored.risk <= 1.0:
         raise ModelLoadError(f"smoke score: risk {scored.risk!r} is not a probability")
     features = featurize(served, session)

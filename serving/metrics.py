@@ -16,6 +16,7 @@ __all__ = ["CONTENT_TYPE", "Metrics"]
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 RISK_BUCKETS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 
@@ -41,6 +42,12 @@ class Metrics:
             "friction_risk_score",
             "Calibrated risk of the sessions scored",
             buckets=RISK_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch_sessions = Histogram(
+            "friction_score_batch_sessions",
+            "Sessions of concurrent requests scored together (serving.batcher)",
+            buckets=BATCH_BUCKETS,
             registry=self.registry,
         )
         self.reloads = Counter(

@@ -35,7 +35,9 @@ __all__ = [
     "Scored",
     "ServedModel",
     "feature_words",
+    "score_each",
     "score_sessions",
+    "shared_calls",
 ]
 
 
@@ -141,56 +143,159 @@ class Scored:
     events: int
 
 
+def _not_scorable(session: SessionInput) -> NotScorableError:
+    return NotScorableError(
+        f"session {session.session_id!r} has no journey event to score: its {session.n_events} "
+        "event(s) are all label events"
+    )
+
+
 def featurize(served: ServedModel, session: SessionInput) -> FeatureSet:
     features = served.featurizer(session.columns, history=session.history)
     if len(features) != 1:
-        raise NotScorableError(
-            f"session {session.session_id!r} has no journey event to score: its {session.n_events} "
-            "event(s) are all label events"
-        )
+        raise _not_scorable(session)
     return features
 
 
+def shared_calls(sessions: Sequence[SessionInput], limit: int) -> list[list[int]]:
+    """Sessions (by position) that one featurizer call can take together, at most `limit` per call.
+
+    The featurizer is vectorized: 8 sessions in one call cost about what 2 cost one by one.
+    Sessions of one call must not meet in it: a repeated session id would merge two sessions,
+    and two sessions of one user would count as each other's history. Either goes to a later
+    call, so every session gets exactly the numbers it gets alone."""
+    calls: list[tuple[list[int], set[str], set[str], tuple[str, ...]]] = []
+    for i, session in enumerate(sessions):
+        names = tuple(session.columns)
+        for members, ids, users, columns in calls:
+            if (
+                len(members) < limit
+                and columns == names
+                and session.session_id not in ids
+                and users.isdisjoint(session.users)
+            ):
+                break
+        else:
+            members, ids, users = [], set(), set()
+            calls.append((members, ids, users, names))
+        members.append(i)
+        ids.add(session.session_id)
+        users.update(session.users)
+    return [members for members, *_ in calls]
+
+
+def _stacked(sessions: Sequence[SessionInput]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray] | None]:
+    """The columns (and histories) of several sessions as one batch of events."""
+    if len(sessions) == 1:
+        return sessions[0].columns, sessions[0].history
+    columns = {name: np.concatenate([s.columns[name] for s in sessions]) for name in sessions[0].columns}
+    histories = [s.history for s in sessions if s.history is not None]
+    history = (
+        {name: np.concatenate([h[name] for h in histories]) for name in histories[0]} if histories else None
+    )
+    return columns, history
+
+
+@dataclass(frozen=True, eq=False)
+class _Featurized:
+    features: FeatureSet  # of the featurizer call that took the session
+    at: int  # the session's row in them
+    row: np.ndarray  # its design row
+
+
+def _featurize_together(
+    served: ServedModel, sessions: Sequence[SessionInput]
+) -> list[_Featurized | Exception]:
+    """Each session's features from one featurizer call, or what went wrong with it."""
+    try:
+        features = served.featurizer(*_stacked(sessions))
+    except Exception as exc:
+        if len(sessions) == 1:
+            return [exc]
+        # One session's bad input fails the whole call: alone, each gets its own outcome.
+        return [found for session in sessions for found in _featurize_together(served, [session])]
+    matrix = served.design(features)
+    row_of = {session_id: i for i, session_id in enumerate(features.session_id.tolist())}
+    return [
+        _Featurized(features, row_of[s.session_id], matrix[row_of[s.session_id]])
+        if s.session_id in row_of
+        else _not_scorable(s)
+        for s in sessions
+    ]
+
+
+def score_each(
+    served: ServedModel,
+    sessions: Sequence[SessionInput],
+    explain: Sequence[bool],
+    top: Sequence[int],
+    per_call: int = 64,
+) -> list[Scored | Exception]:
+    """Risk, band and (where `explain`) the top drivers of each session, in input order; a
+    session that cannot be scored gets its exception instead (the others are unaffected).
+
+    Sessions are featurized up to `per_call` at a time (`shared_calls`), then scored one row
+    at a time through LightGBM's single-row path (serving.single_row): the same numbers as
+    `Booster.predict` on the whole matrix, without its per-call setup."""
+    done: dict[int, Scored | Exception] = {}
+    for members in shared_calls(sessions, per_call):
+        found = _featurize_together(served, [sessions[i] for i in members])
+        for i, one in zip(members, found, strict=True):
+            if isinstance(one, Exception):
+                done[i] = one
+            else:
+                done[i] = _score_row(served, sessions[i], one, explain[i], top[i])
+    return [done[i] for i in range(len(sessions))]
+
+
 def score_sessions(
-    served: ServedModel, sessions: Sequence[SessionInput], explain: bool, top: int
+    served: ServedModel, sessions: Sequence[SessionInput], explain: Sequence[bool], top: Sequence[int]
 ) -> list[Scored]:
-    """Risk, band and (when `explain`) the top drivers of each session, in input order.
-
-    One row at a time through LightGBM's single-row path (serving.single_row): the same numbers
-    as `Booster.predict` on the whole matrix, without its per-call setup."""
-    sets = [featurize(served, session) for session in sessions]
-    out = []
-    for session, features in zip(sessions, sets, strict=True):
-        row = served.design(features)[0]
-        raw = served.raw_row(row)
-        risk = served.model.calibrator.apply(raw)
-        drivers = None
-        if explain:
-            contribution = served.contrib_row(row)[:-1]
-            drivers = _drivers(served, features, row, contribution, float(raw[0]), top)
-        out.append(
-            Scored(
-                session.session_id,
-                float(raw[0]),
-                float(risk[0]),
-                str(served.model.band(risk)[0]),
-                drivers,
-                session.n_events,
-            )
-        )
-    return out
+    """`score_each` for a request that fails as a whole: the first failing session raises."""
+    scored = []
+    for one in score_each(served, sessions, explain, top):
+        if isinstance(one, Exception):
+            raise one
+        scored.append(one)
+    return scored
 
 
-def _value(words: FeatureWords, features: FeatureSet, row: np.ndarray, j: int) -> float | str | None:
+def _score_row(
+    served: ServedModel, session: SessionInput, featurized: _Featurized, explain: bool, top: int
+) -> Scored:
+    features, at, row = featurized.features, featurized.at, featurized.row
+    raw = served.raw_row(row)
+    risk = served.model.calibrator.apply(raw)
+    drivers = None
+    if explain:
+        contribution = served.contrib_row(row)[:-1]
+        drivers = _drivers(served, features, at, row, contribution, float(raw[0]), top)
+    return Scored(
+        session.session_id,
+        float(raw[0]),
+        float(risk[0]),
+        str(served.model.band(risk)[0]),
+        drivers,
+        session.n_events,
+    )
+
+
+def _value(words: FeatureWords, features: FeatureSet, at: int, row: np.ndarray, j: int) -> float | str | None:
     if words.categorical:
-        found = features.context[words.name][0]
+        found = features.context[words.name][at]
         return None if found is None else str(found)
     number = float(row[j])
     return None if np.isnan(number) else number
 
 
 def _drivers(
-    served: ServedModel, features: FeatureSet, row: np.ndarray, contribution: np.ndarray, raw: float, top: int
+    served: ServedModel,
+    features: FeatureSet,
+    at: int,
+    row: np.ndarray,
+    contribution: np.ndarray,
+    raw: float,
+    top: int,
 ) -> list[DriverAction]:
     """The `top` strongest positive contributions, strongest first (ties in feature order)."""
     key = np.where(contribution > 0, contribution, -np.inf)
@@ -201,7 +306,7 @@ def _drivers(
     out = []
     for j, pts in zip(chosen, points.tolist(), strict=True):
         words = served.words[j]
-        value = _value(words, features, row, j)
+        value = _value(words, features, at, row, j)
         share = float(contribution[j])
         driver = Driver(
             feature=words.name,

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     reload_interval_s: float = Field(default=30.0, ge=0)
     docs_enabled: bool = True
     top_drivers: int = Field(default=3, ge=1, le=20)
+    # Sessions of concurrent requests featurized in one call (serving.batcher); 1: one by one.
+    score_batch: int = Field(default=32, ge=1, le=1024)
     # A friction.toml whose `[playbook]` replaces the one the model carries.
     playbook_path: Path | None = None
     # Freeze the heap once a model is loaded (serving.heap): no full-heap collection pauses.

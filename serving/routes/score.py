@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from serving.columns import SessionInput, event_fields, from_request
-from serving.deps import MetricsDep, ServedDep, SettingsDep
+from serving.deps import BatcherDep, ServedDep, SettingsDep
 from serving.limits import check_session, invalid
 from serving.metrics import Metrics
 from serving.present import as_json, score_out
@@ -43,24 +41,25 @@ def _session(
 
 
 # `async def`: scoring one session takes under a millisecond of CPU, less than a hop to the
-# thread pool would add; the event loop runs it directly.
+# thread pool would add; the event loop runs it, with the sessions of the requests that
+# arrived with this one (serving.batcher).
 @router.post("/score", response_model=ScoreOut, openapi_extra=json_body(ScoreRequest))
-async def score(request: Request, served: ServedDep, settings: SettingsDep, metrics: MetricsDep) -> Response:
+async def score(request: Request, served: ServedDep, settings: SettingsDep, batcher: BatcherDep) -> Response:
     """Calibrated risk, band and top drivers (with playbook actions) of one session so far."""
     body = await read_body(request, ScoreRequest)
     session = _session(body, served, settings, ())
-    [scored] = score_sessions(served, [session], body.explain, body.top or settings.top_drivers)
-    return as_json(score_out(served, scored, metrics))
+    scored = await batcher.score(served, session, body.explain, body.top or settings.top_drivers)
+    return as_json(score_out(served, scored, batcher.metrics))
 
 
 @router.post("/score/batch", response_model=BatchScoreOut, openapi_extra=json_body(BatchScoreRequest))
 async def score_batch(
-    request: Request, served: ServedDep, settings: SettingsDep, metrics: MetricsDep
+    request: Request, served: ServedDep, settings: SettingsDep, batcher: BatcherDep
 ) -> Response:
     """Several sessions in one call, each scored exactly as `/v1/score` would (results in order)."""
     body = await read_body(request, BatchScoreRequest)
     # A batch may take long enough to deserve the thread pool.
-    return await run_in_threadpool(_score_batch, body, served, settings, metrics)
+    return await run_in_threadpool(_score_batch, body, served, settings, batcher.metrics)
 
 
 def _score_batch(
@@ -77,16 +76,7 @@ def _score_batch(
             raise invalid(("sessions", i, "session_id"), "duplicate", message)
         seen[item.session_id] = i
     sessions = [_session(item, served, settings, ("sessions", i)) for i, item in enumerate(body.sessions)]
-    # One scoring call for all: a session's top k drivers are the first k of its top K, so
-    # each answer is what /v1/score gives it.
+    explain = [item.explain for item in body.sessions]
     tops = [item.top or settings.top_drivers for item in body.sessions]
-    scored = score_sessions(served, sessions, any(item.explain for item in body.sessions), max(tops))
-    results = [
-        score_out(
-            served,
-            replace(one, drivers=one.drivers[:k] if item.explain and one.drivers is not None else None),
-            metrics,
-        )
-        for item, one, k in zip(body.sessions, scored, tops, strict=True)
-    ]
-    return as_json(BatchScoreOut(results=results))
+    scored = score_sessions(served, sessions, explain, tops)
+    return as_json(BatchScoreOut(results=[score_out(served, one, metrics) for one in scored]))

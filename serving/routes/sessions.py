@@ -9,15 +9,15 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from pydantic import TypeAdapter
 
+from serving.batcher import ScoreBatcher
 from serving.columns import event_fields, from_stored
-from serving.deps import MetricsDep, ServedDep, SettingsDep, StoreDep
+from serving.deps import BatcherDep, ServedDep, SettingsDep, StoreDep
 from serving.limits import check_session
-from serving.metrics import Metrics
 from serving.present import as_json, score_out
 from serving.request_body import json_body, read_body
 from serving.schemas.requests import MAX_TOP, AppendRequest, StoredEvent
 from serving.schemas.responses import ErrorOut, ScoreOut
-from serving.scoring import ServedModel, score_sessions
+from serving.scoring import ServedModel
 from serving.settings import MAX_STRING_CEILING
 
 __all__ = ["router"]
@@ -28,18 +28,18 @@ SessionId = Annotated[str, Path(min_length=1, max_length=MAX_STRING_CEILING)]
 _STORED = TypeAdapter(list[StoredEvent])
 
 
-def _score(
+async def _score(
     served: ServedModel,
     session_id: str,
     stored: list[dict[str, object]],
     explain: bool,
     top: int,
-    metrics: Metrics,
+    batcher: ScoreBatcher,
 ) -> Response:
     events = _STORED.validate_python(stored, strict=False)  # our own JSON records: text timestamps
     session = from_stored(session_id, events, served.context_names)
-    [scored] = score_sessions(served, [session], explain, top)
-    return as_json(score_out(served, scored, metrics))
+    scored = await batcher.score(served, session, explain, top)
+    return as_json(score_out(served, scored, batcher.metrics))
 
 
 @router.post("/{session_id}/events", response_model=ScoreOut, openapi_extra=json_body(AppendRequest))
@@ -49,7 +49,7 @@ async def append_events(
     served: ServedDep,
     settings: SettingsDep,
     store: StoreDep,
-    metrics: MetricsDep,
+    batcher: BatcherDep,
 ) -> Response:
     """Append events to a session (created on first use) and return its current risk."""
     body = await read_body(request, AppendRequest)
@@ -72,7 +72,7 @@ async def append_events(
         for i, event in enumerate(body.events)
     ]
     stored = await store.append(session_id, records)
-    return _score(served, session_id, stored, body.explain, body.top or settings.top_drivers, metrics)
+    return await _score(served, session_id, stored, body.explain, body.top or settings.top_drivers, batcher)
 
 
 @router.get(
@@ -85,7 +85,7 @@ async def get_session(
     served: ServedDep,
     settings: SettingsDep,
     store: StoreDep,
-    metrics: MetricsDep,
+    batcher: BatcherDep,
     explain: bool = True,
     top: Annotated[int | None, Query(ge=1, le=MAX_TOP)] = None,
 ) -> Response:
@@ -95,4 +95,4 @@ async def get_session(
     stored = await store.get(session_id)
     if stored is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"unknown or expired session {session_id!r}")
-    return _score(served, session_id, stored, explain, top or settings.top_drivers, metrics)
+    return await _score(served, session_id, stored, explain, top or settings.top_drivers, batcher)

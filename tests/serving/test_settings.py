@@ -69,6 +69,8 @@ def test_unreadable_keys_file(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
         ("max_string_length", 0, r"FRICTION_MAX_STRING_LENGTH: .*greater than 0"),
         ("reload_interval_s", -1, r"FRICTION_RELOAD_INTERVAL_S: .*greater than or equal to 0"),
         ("top_drivers", 50, r"FRICTION_TOP_DRIVERS: .*less than or equal to 20"),
+        ("score_batch", 0, r"FRICTION_SCORE_BATCH: .*greater than or equal to 1"),
+        ("score_batch", "many", r"FRICTION_SCORE_BATCH: .*valid integer"),
     ],
 )
 def test_bad_values_name_the_variable(

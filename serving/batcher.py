@@ -1,0 +1,78 @@
+"""Requests that arrive together are scored together: one featurizer call for all of them.
+
+The featurizer is vectorized, and for one 50-event session most of its ~0.5 ms goes to fixed
+costs per call (about 150 small numpy calls): 8 sessions in one call cost ~0.1 ms each. A
+worker under load has several requests ready at each turn of its event loop; each of them
+queues its session here and awaits it, and one callback, scheduled behind them, scores the
+whole queue (`score_each`). Nothing waits on a timer: a lone request is scored on the very
+next turn, so batching adds no latency when the worker is idle.
+
+Each request still gets exactly its own numbers (`shared_calls` keeps apart sessions that
+could meet in one call) and its own error; a reload mid-queue changes nothing, as every
+request is scored by the model it read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from serving.columns import SessionInput
+from serving.metrics import Metrics
+from serving.scoring import Scored, ServedModel, score_each
+
+__all__ = ["ScoreBatcher"]
+
+
+@dataclass(frozen=True, eq=False)
+class _Queued:
+    served: ServedModel
+    session: SessionInput
+    explain: bool
+    top: int
+    answer: asyncio.Future[Scored]
+
+
+class ScoreBatcher:
+    """Scores sessions of concurrent requests `limit` at a time, on the event loop's thread."""
+
+    def __init__(self, metrics: Metrics, limit: int) -> None:
+        self.metrics, self.limit = metrics, limit
+        self._queue: list[_Queued] = []
+        self._scheduled = False
+
+    async def score(self, served: ServedModel, session: SessionInput, explain: bool, top: int) -> Scored:
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[Scored] = loop.create_future()
+        self._queue.append(_Queued(served, session, explain, top, answer))
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._score_queue)
+        return await answer
+
+    def _score_queue(self) -> None:
+        batch, self._queue = self._queue[: self.limit], self._queue[self.limit :]
+        if self._queue:  # the rest on a later turn, so the loop serves I/O in between
+            asyncio.get_running_loop().call_soon(self._score_queue)
+        else:
+            self._scheduled = False
+        # A request whose client went away is not scored.
+        batch = [queued for queued in batch if not queued.answer.cancelled()]
+        for served in {id(q.served): q.served for q in batch}.values():
+            mine = [queued for queued in batch if queued.served is served]
+            try:
+                outcomes = score_each(
+                    served,
+                    [q.session for q in mine],
+                    [q.explain for q in mine],
+                    [q.top for q in mine],
+                    per_call=self.limit,
+                )
+            except Exception as exc:  # a bug, not bad input: every request of the call learns of it
+                outcomes = [exc] * len(mine)
+            self.metrics.batch_sessions.observe(len(mine))
+            for queued, outcome in zip(mine, outcomes, strict=True):
+                if isinstance(outcome, Exception):
+                    queued.answer.set_exception(outcome)
+                else:
+                    queued.answer.set_result(outcome)
