@@ -1,8 +1,11 @@
-"""Request events -> the featurizer's one-session fast path (a mapping of numpy arrays).
+"""Request events -> the featurizer's columns: plain lists per session, arrays per call.
 
 Every canonical column and every context column the model knows is always passed, missing
 values as None/NaN: the featurizer picks signals by the columns present, so a fixed column set
 gives one fixed catalog (a superset of the model's features) whatever a request leaves out.
+A session keeps its columns as lists (timestamps as epoch microseconds); `stacked` turns the
+sessions of one featurizer call into one array per column, so the numpy calls are paid once
+per call, not per session.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import chain
 from operator import attrgetter
 from typing import Any
 
@@ -27,12 +31,14 @@ __all__ = [
     "from_stored",
     "history_columns",
     "microseconds",
+    "stacked",
 ]
 
 _TEXT = ("event", "touchpoint", "page", "target")
 EVENT_COLUMNS: tuple[str, ...] = ("session_id", "user_id", "timestamp", *_TEXT, *NUMERIC_COLUMNS)
 _FIELDS = ("timestamp", *_TEXT, *NUMERIC_COLUMNS)
 _GETTERS = {name: attrgetter(name) for name in _FIELDS}
+_NUMERIC = frozenset(NUMERIC_COLUMNS)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 
@@ -42,7 +48,7 @@ class SessionInput:
     """One session ready for the featurizer."""
 
     session_id: str
-    columns: dict[str, np.ndarray]
+    columns: dict[str, list[Any]]  # per column, a value per event; timestamps in epoch us
     history: dict[str, np.ndarray] | None
     n_events: int
     users: frozenset[str]  # the user ids its events carry (sessions of one user meet in history)
@@ -55,12 +61,29 @@ def microseconds(moment: datetime) -> int:
     return (moment - _EPOCH) // _US
 
 
-def _timestamps(moments: Sequence[datetime]) -> np.ndarray:
+def _microseconds(moments: Sequence[datetime]) -> list[int]:
     try:  # offset-aware times (the usual case): one exact subtraction each
-        us = [(moment - _EPOCH) // _US for moment in moments]
+        return [(moment - _EPOCH) // _US for moment in moments]
     except TypeError:  # a naive time among them
-        us = [microseconds(moment) for moment in moments]
-    return np.array(us, dtype=np.int64).view("datetime64[us]")
+        return [microseconds(moment) for moment in moments]
+
+
+def _array(name: str, values: list[Any]) -> np.ndarray:
+    if name == "timestamp":
+        return np.array(values, dtype=np.int64).view("datetime64[us]")
+    return np.array(values, dtype=np.float64 if name in _NUMERIC else object)  # None -> NaN
+
+
+def stacked(sessions: Sequence[SessionInput]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray] | None]:
+    """The columns (and histories) of sessions with the same columns, as one batch of events."""
+    lists = sessions[0].columns
+    if len(sessions) > 1:
+        lists = {name: list(chain.from_iterable(s.columns[name] for s in sessions)) for name in lists}
+    columns = {name: _array(name, values) for name, values in lists.items()}
+    histories = [s.history for s in sessions if s.history is not None]
+    if len(histories) <= 1:
+        return columns, histories[0] if histories else None
+    return columns, {name: np.concatenate([h[name] for h in histories]) for name in histories[0]}
 
 
 EventFields = Mapping[str, Sequence[Any]]
@@ -72,13 +95,10 @@ def event_fields(events: Sequence[EventIn]) -> dict[str, list[Any]]:
     return {name: list(map(getter, events)) for name, getter in _GETTERS.items()}
 
 
-def _event_columns(fields: EventFields) -> dict[str, np.ndarray]:
-    columns = {"timestamp": _timestamps(fields["timestamp"])}
-    for name in _TEXT:
-        columns[name] = np.array(fields[name], dtype=object)
-    for name in NUMERIC_COLUMNS:
-        columns[name] = np.array(fields[name], dtype=np.float64)  # None -> NaN
-    return columns
+def _event_columns(fields: EventFields) -> dict[str, list[Any]]:
+    return {"timestamp": _microseconds(fields["timestamp"])} | {
+        name: list(fields[name]) for name in (*_TEXT, *NUMERIC_COLUMNS)
+    }
 
 
 def history_columns(user_id: str | None, history: HistoryIn | None) -> dict[str, np.ndarray] | None:
@@ -105,13 +125,13 @@ def from_request(
     """A stateless request (its events as `event_fields`): the session's user and context hold
     for every event."""
     n = len(fields["timestamp"])
-    columns = {
-        "session_id": np.full(n, session_id, dtype=object),
-        "user_id": np.full(n, user_id, dtype=object),
+    columns: dict[str, list[Any]] = {
+        "session_id": [session_id] * n,
+        "user_id": [user_id] * n,
         **_event_columns(fields),
     }
     for name in context_names:
-        columns[name] = np.full(n, context.get(name), dtype=object)
+        columns[name] = [context.get(name)] * n
     users = frozenset(() if user_id is None else (user_id,))
     return SessionInput(session_id, columns, history_columns(user_id, history), n, users)
 
@@ -120,13 +140,13 @@ def from_stored(session_id: str, events: Sequence[StoredEvent], context_names: S
     """A stored session: user and context per event, as batch rows carry them (the featurizer
     keeps the first value seen); the latest history sent counts."""
     n = len(events)
-    columns = {
-        "session_id": np.full(n, session_id, dtype=object),
-        "user_id": np.array([e.user_id for e in events], dtype=object),
+    columns: dict[str, list[Any]] = {
+        "session_id": [session_id] * n,
+        "user_id": [e.user_id for e in events],
         **_event_columns(event_fields(events)),
     }
     for name in context_names:
-        columns[name] = np.array([e.context.get(name) for e in events], dtype=object)
+        columns[name] = [e.context.get(name) for e in events]
     histories = [e.history for e in events if e.history is not None]
     users = [e.user_id for e in events if e.user_id is not None]
     history = history_columns(users[0] if users else None, histories[-1] if histories else None)

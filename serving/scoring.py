@@ -23,7 +23,7 @@ from models.artifact import FrictionModel
 from models.errors import FeatureMismatchError
 from models.explain import NON_TOUCHPOINT_SCOPES, Driver, family_of, risk_points, scope_of, sentence
 from models.manifest import FeatureManifest
-from serving.columns import SessionInput
+from serving.columns import SessionInput, stacked
 from serving.errors import NotScorableError
 from serving.playbook import Playbook
 from serving.single_row import RowPredictor
@@ -151,7 +151,7 @@ def _not_scorable(session: SessionInput) -> NotScorableError:
 
 
 def featurize(served: ServedModel, session: SessionInput) -> FeatureSet:
-    features = served.featurizer(session.columns, history=session.history)
+    features = served.featurizer(*stacked([session]))
     if len(features) != 1:
         raise _not_scorable(session)
     return features
@@ -184,18 +184,6 @@ def shared_calls(sessions: Sequence[SessionInput], limit: int) -> list[list[int]
     return [members for members, *_ in calls]
 
 
-def _stacked(sessions: Sequence[SessionInput]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray] | None]:
-    """The columns (and histories) of several sessions as one batch of events."""
-    if len(sessions) == 1:
-        return sessions[0].columns, sessions[0].history
-    columns = {name: np.concatenate([s.columns[name] for s in sessions]) for name in sessions[0].columns}
-    histories = [s.history for s in sessions if s.history is not None]
-    history = (
-        {name: np.concatenate([h[name] for h in histories]) for name in histories[0]} if histories else None
-    )
-    return columns, history
-
-
 @dataclass(frozen=True, eq=False)
 class _Featurized:
     features: FeatureSet  # of the featurizer call that took the session
@@ -208,7 +196,7 @@ def _featurize_together(
 ) -> list[_Featurized | Exception]:
     """Each session's features from one featurizer call, or what went wrong with it."""
     try:
-        features = served.featurizer(*_stacked(sessions))
+        features = served.featurizer(*stacked(sessions))
     except Exception as exc:
         if len(sessions) == 1:
             return [exc]

@@ -15,6 +15,10 @@ the client's cost; compare the rows side by side (ratios), not with other days.
 Each measured run is bounded in time (`seconds`) after a warm-up (2 s, or half a shorter run);
 its request count follows.
 
+`sessions_per_call`: sessions of concurrent requests the workers featurized together, on
+average over the run (serving.batcher; from the server's /metrics). The `_one_by_one` row
+serves with `FRICTION_SCORE_BATCH=1` (each session featurized alone), for comparison.
+
 Last rows: one event appended to a 50-event session in the session stores (in-process,
 median of many appends; memory, and the real Redis at 127.0.0.1:6379 when it answers).
 
@@ -175,6 +179,21 @@ def _server(
             process.wait(timeout=30)
 
 
+def _batches(url: str) -> tuple[float, float]:
+    """(featurizer calls, sessions in them) so far, from the server's /metrics (serving.batcher)."""
+    from tests.serving.processes import API_KEY, request_json
+
+    status, text = request_json(f"{url}/metrics", key=API_KEY, timeout=30)
+    if status != 200:
+        raise RuntimeError(f"GET /metrics answered {status}")
+    found = dict.fromkeys(("count", "sum"), 0.0)
+    for line in str(text).splitlines():
+        for part in found:
+            if line.startswith(f"friction_score_batch_sessions_{part} "):
+                found[part] = float(line.split()[-1])
+    return found["count"], found["sum"]
+
+
 def _reference_command(port: int) -> list[str]:
     return [
         sys.executable, "-m", "uvicorn", "serve_reference:create_app", "--factory", "--app-dir", str(HERE),
@@ -312,11 +331,22 @@ def run(scale: float) -> list[dict[str, Any]]:
         rows.append(baseline)
 
         args = ["--reload-interval", "0", "--graceful-timeout", "5"]
-        with serving_process(str(model_dir), folder / "serve", workers=WORKERS, args=args) as server:
-            for explain in (False, True):
-                load = Load(wrk, script, server.url, "/v1/score", files[explain], API_KEY)
-                name = f"serve_friction_{'explain' if explain else 'no_explain'}"
-                rows.append(load.measure(name, seconds, **events))
+        # Default, then without batching (each session featurized alone) for the comparison.
+        for env, suffix, modes in (
+            ({}, "", (False, True)),
+            ({"FRICTION_SCORE_BATCH": "1"}, "_one_by_one", (False,)),
+        ):
+            with serving_process(
+                str(model_dir), folder / "serve", workers=WORKERS, args=args, env=env
+            ) as server:
+                for explain in modes:
+                    load = Load(wrk, script, server.url, "/v1/score", files[explain], API_KEY)
+                    name = f"serve_friction_{'explain' if explain else 'no_explain'}{suffix}"
+                    calls, sessions = _batches(server.url)
+                    row = load.measure(name, seconds, **events)
+                    calls_after, sessions_after = _batches(server.url)  # warm-up included
+                    share = (sessions_after - sessions) / max(calls_after - calls, 1)
+                    rows.append(row | {"sessions_per_call": share})
     for row in rows:
         row["vs_reference"] = row["requests_per_s"] / reference["requests_per_s"]
         row["vs_mlflow"] = row["requests_per_s"] / baseline["requests_per_s"]

@@ -8,7 +8,6 @@ import dataclasses
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
 from fastapi import FastAPI
 
@@ -86,7 +85,7 @@ def test_a_session_that_cannot_be_scored_fails_alone(
         {"timestamp": "2026-03-02T10:00:00Z", "event": event} for event in served.featurizer.label_events_
     ]})  # fmt: skip
     broken = dataclasses.replace(sessions[1], session_id="broken")
-    broken.columns["event"] = np.full(broken.n_events, None, dtype=object)
+    broken.columns["event"] = [None] * broken.n_events
     mixed = [sessions[0], label_only, broken, *sessions[2:]]
     outcomes = score_each(served, mixed, [True] * 6, [3] * 6)
     assert isinstance(outcomes[1], NotScorableError)
