@@ -1,5 +1,7 @@
 """Score sessions with the served model: its own featurizer, then LightGBM, the calibrator and
-TreeSHAP, on one design matrix gathered straight from the featurizer's arrays.
+TreeSHAP, on one design matrix gathered straight from the featurizer's arrays. Sessions scored
+together share featurizer calls (`shared_calls`): its fixed cost per call is most of what one
+session costs.
 
 `DesignMatrix` is the API's shortcut around building a pandas feature table per request; it
 gathers the same float64 values and category codes `FeatureManifest.matrix` produces, and every
@@ -150,13 +152,6 @@ def _not_scorable(session: SessionInput) -> NotScorableError:
     )
 
 
-def featurize(served: ServedModel, session: SessionInput) -> FeatureSet:
-    features = served.featurizer(*stacked([session]))
-    if len(features) != 1:
-        raise _not_scorable(session)
-    return features
-
-
 def shared_calls(sessions: Sequence[SessionInput], limit: int) -> list[list[int]]:
     """Sessions (by position) that one featurizer call can take together, at most `limit` per call.
 
@@ -210,6 +205,14 @@ def _featurize_together(
         else _not_scorable(s)
         for s in sessions
     ]
+
+
+def featurize(served: ServedModel, session: SessionInput) -> FeatureSet:
+    """One session's features (a one-row `FeatureSet`), or its error raised."""
+    [found] = _featurize_together(served, [session])
+    if isinstance(found, Exception):
+        raise found
+    return found.features
 
 
 def score_each(
