@@ -2,10 +2,11 @@
 
 The featurizer is vectorized, and for one 50-event session most of its ~0.5 ms goes to fixed
 costs per call (about 150 small numpy calls): 8 sessions in one call cost ~0.1 ms each. A
-worker under load has several requests ready at each turn of its event loop; each of them
-queues its session here and awaits it, and one callback, scheduled behind them, scores the
-whole queue (`score_each`). Nothing waits on a timer: a lone request is scored on the very
-next turn, so batching adds no latency when the worker is idle.
+worker under load has requests arriving at every turn of its event loop; each queues its
+session here and awaits it, and one callback scores the queue (`score_each`) once a turn
+adds no new session (or the queue is full). While sessions wait the loop keeps reading and
+validating the requests that arrive, so the worker is never idle for it, and nothing waits
+on a timer: a lone request is scored one turn later (microseconds).
 
 Each request still gets exactly its own numbers (`shared_calls` keeps apart sessions that
 could meet in one call) and its own error; a reload mid-queue changes nothing, as every
@@ -40,6 +41,7 @@ class ScoreBatcher:
         self.metrics, self.limit = metrics, limit
         self._queue: list[_Queued] = []
         self._scheduled = False
+        self._seen = 0  # sessions queued at the last turn
 
     async def score(self, served: ServedModel, session: SessionInput, explain: bool, top: int) -> Scored:
         loop = asyncio.get_running_loop()
@@ -47,13 +49,25 @@ class ScoreBatcher:
         self._queue.append(_Queued(served, session, explain, top, answer))
         if not self._scheduled:
             self._scheduled = True
-            loop.call_soon(self._score_queue)
+            loop.call_soon(self._turn)
         return await answer
+
+    def _turn(self) -> None:
+        """Once per turn of the event loop while sessions wait. Each turn the loop reads its
+        sockets, and the requests that brought queue their sessions on the next: while the
+        queue keeps growing (and has room), wait one more turn so they share the call."""
+        waiting = len(self._queue)
+        if self._seen < waiting < self.limit:
+            self._seen = waiting
+            asyncio.get_running_loop().call_soon(self._turn)
+            return
+        self._seen = 0
+        self._score_queue()
 
     def _score_queue(self) -> None:
         batch, self._queue = self._queue[: self.limit], self._queue[self.limit :]
         if self._queue:  # the rest on a later turn, so the loop serves I/O in between
-            asyncio.get_running_loop().call_soon(self._score_queue)
+            asyncio.get_running_loop().call_soon(self._turn)
         else:
             self._scheduled = False
         # A request whose client went away is not scored.

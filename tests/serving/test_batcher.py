@@ -119,6 +119,21 @@ async def test_queued_sessions_are_scored_in_one_turn_by_the_model_each_read(
     assert _samples(metrics, "friction_score_batch_sessions_count")[0].value == 3
 
 
+async def test_sessions_that_keep_arriving_join_the_waiting_call(
+    served: ServedModel, bodies: list[dict[str, Any]]
+) -> None:
+    sessions = [_input(served, b) for b in bodies[:4]]
+    metrics = Metrics()
+    batcher = ScoreBatcher(metrics, limit=32)
+    first = asyncio.create_task(batcher.score(served, sessions[0], False, 3))
+    await asyncio.sleep(0)  # the first session waits; the rest arrive on the loop's next turn
+    later = [asyncio.create_task(batcher.score(served, s, False, 3)) for s in sessions[1:]]
+    answers = await asyncio.gather(first, *later)
+    assert answers == [score_each(served, [s], [False], [3])[0] for s in sessions]
+    assert _samples(metrics, "friction_score_batch_sessions_count")[0].value == 1
+    assert _samples(metrics, "friction_score_batch_sessions_sum")[0].value == 4
+
+
 def _samples(metrics: Metrics, name: str) -> list[Any]:
     return [s for family in metrics.registry.collect() for s in family.samples if s.name == name]
 
