@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 from serving.columns import SessionInput
 from serving.metrics import Metrics
-from serving.scoring import Scored, ServedModel, score_each
+from serving.scoring import Scored, score_each
+from serving.served import ServedModel
 
 __all__ = ["ScoreBatcher"]
 

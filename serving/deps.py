@@ -16,7 +16,7 @@ from fastapi import Depends, HTTPException, Request, status
 from serving.batcher import ScoreBatcher
 from serving.loader import ModelHolder
 from serving.metrics import Metrics
-from serving.scoring import ServedModel
+from serving.served import ServedModel
 from serving.settings import Settings
 from serving.store import SessionStore
 

@@ -30,7 +30,8 @@ from serving.heap import settle
 from serving.metrics import Metrics
 from serving.playbook import load_playbook
 from serving.schemas.requests import EventIn
-from serving.scoring import DesignMatrix, ServedModel, feature_words, featurize, score_sessions, words
+from serving.scoring import featurize, score_sessions
+from serving.served import DesignMatrix, ServedModel, feature_words, words
 from serving.single_row import RowPredictor
 from training.tracking import TrackingSettings, load_model
 

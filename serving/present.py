@@ -10,7 +10,8 @@ from pydantic import BaseModel
 
 from serving.metrics import Metrics
 from serving.schemas.responses import DriverOut, ModelRef, ScoreOut
-from serving.scoring import Scored, ServedModel
+from serving.scoring import Scored
+from serving.served import ServedModel
 
 __all__ = ["as_json", "score_out"]
 

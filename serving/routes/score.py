@@ -13,7 +13,8 @@ from serving.present import as_json, score_out
 from serving.request_body import json_body, read_body
 from serving.schemas.requests import BatchScoreRequest, ScoreRequest
 from serving.schemas.responses import BatchScoreOut, ScoreOut
-from serving.scoring import ServedModel, score_sessions
+from serving.scoring import score_sessions
+from serving.served import ServedModel
 from serving.settings import Settings
 
 __all__ = ["router"]

@@ -17,7 +17,7 @@ from serving.present import as_json, score_out
 from serving.request_body import json_body, read_body
 from serving.schemas.requests import MAX_TOP, AppendRequest, StoredEvent
 from serving.schemas.responses import ErrorOut, ScoreOut
-from serving.scoring import ServedModel
+from serving.served import ServedModel
 from serving.settings import MAX_STRING_CEILING
 
 __all__ = ["router"]

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 
 from serving.app import create_app
 from serving.loader import load_served
-from serving.scoring import ServedModel
+from serving.served import ServedModel
 from serving.settings import Settings
 from tests.worlds import SmallWorld, TrainedWorld
 

@@ -10,7 +10,7 @@ import httpx
 import numpy as np
 import pytest
 
-from serving.scoring import ServedModel
+from serving.served import ServedModel
 from serving.single_row import RowPredictor
 from tests.serving.bodies import body, only_error
 from tests.worlds import SmallWorld

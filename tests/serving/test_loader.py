@@ -21,7 +21,7 @@ from serving.errors import ModelLoadError
 from serving.loader import MLFLOW_SAFE_ENVIRONMENT, ModelHolder, load_served, resolve, smoke
 from serving.metrics import Metrics
 from serving.playbook import load_playbook
-from serving.scoring import DesignMatrix, ServedModel
+from serving.served import DesignMatrix, ServedModel
 from tests.serving.apps import http_client, make_settings
 from tests.worlds import SmallWorld, TrainedWorld
 

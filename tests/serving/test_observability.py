@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from serving.observe import ACCESS_LOGGER, JsonFormatter
-from serving.scoring import ServedModel
+from serving.served import ServedModel
 from tests.serving.apps import API_KEY, http_client, make_settings
 from tests.serving.bodies import body
 from tests.worlds import TrainedWorld

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from models.explain import top_drivers
 from pipelines.cli import app as cli
-from serving.scoring import ServedModel
+from serving.served import ServedModel
 from tests.serving.bodies import histories, score_body
 from tests.worlds import SmallWorld, TrainedWorld
 

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from serving.app import create_app
 from serving.deps import get_served
-from serving.scoring import ServedModel
+from serving.served import ServedModel
 from tests.serving.apps import API_KEY, OTHER_KEY, http_client, make_settings
 from tests.serving.bodies import body
 from tests.worlds import TrainedWorld

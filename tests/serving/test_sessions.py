@@ -13,7 +13,7 @@ import pytest
 from fastapi import FastAPI
 
 from serving.app import create_app
-from serving.scoring import ServedModel
+from serving.served import ServedModel
 from serving.store import RedisStore
 from tests.serving.apps import http_client, make_settings
 from tests.serving.bodies import histories, score_body
