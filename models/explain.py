@@ -47,6 +47,7 @@ __all__ = [
     "scope_of",
     "sentence",
     "top_drivers",
+    "top_positions",
 ]
 
 # Scopes of the features that belong to no touchpoint, in the order they are reported.
@@ -228,7 +229,7 @@ def risk_points(model: FrictionModel, raw: np.ndarray, contribution: np.ndarray)
 # -- drivers ---------------------------------------------------------------------------------
 
 
-def _top_positions(block: np.ndarray, k: int, positive_only: bool) -> tuple[np.ndarray, np.ndarray]:
+def top_positions(block: np.ndarray, k: int, positive_only: bool) -> tuple[np.ndarray, np.ndarray]:
     """(column of each row's k strongest contributions, strongest first; which of them count)."""
     key = np.where(block > 0, block, -np.inf) if positive_only else np.abs(block)
     width = min(k, block.shape[1])
@@ -272,7 +273,7 @@ def _top(
     block = _feature_block(model, contributions)
     if raw is None:
         raw = block.sum(axis=1) + contributions[BASE_VALUE].to_numpy(dtype=np.float64)
-    positions, valid = _top_positions(block, k, positive_only)
+    positions, valid = top_positions(block, k, positive_only)
     chosen = np.take_along_axis(block, positions, axis=1)
     contribution = np.where(valid, chosen, np.nan)
     points = np.where(valid, risk_points(model, np.asarray(raw)[:, None], chosen), np.nan)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from features.featurize import FeatureSet
-from models.explain import Driver, risk_points, sentence
+from models.explain import Driver, risk_points, sentence, top_positions
 from serving.columns import SessionInput, stacked
 from serving.errors import NotScorableError
 from serving.served import FeatureWords, ServedModel
@@ -125,11 +125,14 @@ def score_each(
     done: dict[int, Scored | Exception] = {}
     for members in shared_calls(sessions, per_call):
         found = _featurize_together(served, [sessions[i] for i in members])
+        featurized = {}
         for i, one in zip(members, found, strict=True):
             if isinstance(one, Exception):
                 done[i] = one
             else:
-                done[i] = _score_row(served, sessions[i], one, explain[i], top[i])
+                featurized[i] = one
+        if featurized:
+            done |= _score_rows(served, sessions, featurized, explain, top)
     return [done[i] for i in range(len(sessions))]
 
 
@@ -145,24 +148,31 @@ def score_sessions(
     return scored
 
 
-def _score_row(
-    served: ServedModel, session: SessionInput, featurized: _Featurized, explain: bool, top: int
-) -> Scored:
-    features, at, row = featurized.features, featurized.at, featurized.row
-    raw = served.raw_row(row)
+def _score_rows(
+    served: ServedModel,
+    sessions: Sequence[SessionInput],
+    featurized: dict[int, _Featurized],
+    explain: Sequence[bool],
+    top: Sequence[int],
+) -> dict[int, Scored]:
+    """Risk, band and drivers of the sessions of one featurizer call (by position): raw scores
+    row by row, the calibration, the choice of drivers and their risk points once for all."""
+    raw = np.array([served.raw_row(f.row)[0] for f in featurized.values()])
     risk = served.model.calibrator.apply(raw)
-    drivers = None
-    if explain:
-        contribution = served.contrib_row(row)[:-1]
-        drivers = _drivers(served, features, at, row, contribution, float(raw[0]), top)
-    return Scored(
-        session.session_id,
-        float(raw[0]),
-        float(risk[0]),
-        str(served.model.band(risk)[0]),
-        drivers,
-        session.n_events,
-    )
+    band = served.model.band(risk)
+    explained = [(k, i) for k, i in enumerate(featurized) if explain[i]]
+    drivers = _drivers(served, featurized, explained, raw, top) if explained else {}
+    return {
+        i: Scored(
+            sessions[i].session_id,
+            float(raw[k]),
+            float(risk[k]),
+            str(band[k]),
+            drivers.get(i),
+            sessions[i].n_events,
+        )
+        for k, i in enumerate(featurized)
+    }
 
 
 def _value(words: FeatureWords, features: FeatureSet, at: int, row: np.ndarray, j: int) -> float | str | None:
@@ -175,32 +185,41 @@ def _value(words: FeatureWords, features: FeatureSet, at: int, row: np.ndarray, 
 
 def _drivers(
     served: ServedModel,
-    features: FeatureSet,
-    at: int,
-    row: np.ndarray,
-    contribution: np.ndarray,
-    raw: float,
-    top: int,
-) -> list[DriverAction]:
-    """The `top` strongest positive contributions, strongest first (ties in feature order)."""
-    key = np.where(contribution > 0, contribution, -np.inf)
-    chosen = [int(j) for j in np.argsort(-key, kind="stable")[:top] if key[j] > 0 and np.isfinite(key[j])]
-    if not chosen:
-        return []
-    points = risk_points(served.model, np.asarray(raw), contribution[chosen])
-    out = []
-    for j, pts in zip(chosen, points.tolist(), strict=True):
-        words = served.words[j]
-        value = _value(words, features, at, row, j)
-        share = float(contribution[j])
-        driver = Driver(
-            feature=words.name,
-            touchpoint=words.touchpoint,
-            family=words.family,
-            value=value,
-            contribution=share,
-            risk_points=float(pts),
-            sentence=sentence(words.entry, words.name, value, share, float(pts)),
-        )
-        out.append(DriverAction(driver, words.action))
+    featurized: dict[int, _Featurized],
+    explained: list[tuple[int, int]],
+    raw: np.ndarray,
+    top: Sequence[int],
+) -> dict[int, list[DriverAction]]:
+    """Each explained session's `top` strongest positive contributions, strongest first, chosen
+    by `models.explain.top_positions` as batch explanations are (`explained`: (row in `raw`,
+    session position) pairs)."""
+    block = np.vstack([served.contrib_row(featurized[i].row)[:-1] for _, i in explained])
+    positions, valid = top_positions(block, max(top[i] for _, i in explained), positive_only=True)
+    shares = np.take_along_axis(block, positions, axis=1)
+    points = risk_points(served.model, raw[[k for k, _ in explained]][:, None], shares)
+    out = {}
+    for r, (_, i) in enumerate(explained):
+        found, drivers = featurized[i], []
+        for j, ok, share, pts in zip(
+            positions[r, : top[i]].tolist(),
+            valid[r, : top[i]].tolist(),
+            shares[r, : top[i]].tolist(),
+            points[r, : top[i]].tolist(),
+            strict=True,
+        ):
+            if not ok:
+                continue
+            words = served.words[j]
+            value = _value(words, found.features, found.at, found.row, j)
+            driver = Driver(
+                feature=words.name,
+                touchpoint=words.touchpoint,
+                family=words.family,
+                value=value,
+                contribution=share,
+                risk_points=pts,
+                sentence=sentence(words.entry, words.name, value, share, pts),
+            )
+            drivers.append(DriverAction(driver, words.action))
+        out[i] = drivers
     return out
