@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     score_batch: int = Field(default=32, ge=1, le=1024)
     # A friction.toml whose `[playbook]` replaces the one the model carries.
     playbook_path: Path | None = None
-    # Freeze the heap once a model is loaded (serving.heap): no full-heap collection pauses.
+    # Freeze the heap once a model is loaded and collect young objects less often (serving.heap).
     freeze_heap: bool = True
 
     _keys: tuple[bytes, ...] = PrivateAttr(default=())

@@ -18,6 +18,7 @@ from models.artifact import FrictionModel
 from serving.app import create_app
 from serving.columns import EVENT_COLUMNS
 from serving.errors import ModelLoadError
+from serving.heap import SERVING_THRESHOLDS, unsettle
 from serving.loader import MLFLOW_SAFE_ENVIRONMENT, ModelHolder, load_served, resolve, smoke
 from serving.metrics import Metrics
 from serving.playbook import load_playbook
@@ -149,9 +150,12 @@ async def test_startup_fails_when_the_model_cannot_serve(tmp_path: Path) -> None
 async def test_a_serving_worker_freezes_its_heap(world_model: TrainedWorld, served: ServedModel) -> None:
     app = create_app(make_settings(str(world_model.path), freeze_heap=True))
     app.state.holder.set(served)
+    before = gc.get_threshold()
     async with app.router.lifespan_context(app):
         assert gc.get_freeze_count() > 10_000  # the model, the featurizer, the libraries
+        assert gc.get_threshold() == SERVING_THRESHOLDS  # young objects collected less often
     assert gc.get_freeze_count() == 0  # handed back on shutdown
+    assert gc.get_threshold() == before
 
 
 def test_a_swapped_in_model_is_frozen_too(model_dir: Path) -> None:
@@ -160,7 +164,7 @@ def test_a_swapped_in_model_is_frozen_too(model_dir: Path) -> None:
         assert holder.refresh()
         assert gc.get_freeze_count() > 10_000
     finally:
-        gc.unfreeze()
+        unsettle()
 
 
 # -- hot reload ------------------------------------------------------------------------------------
