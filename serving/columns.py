@@ -48,7 +48,7 @@ class SessionInput:
     """One session ready for the featurizer."""
 
     session_id: str
-    columns: dict[str, list[Any]]  # per column, a value per event; timestamps in epoch us
+    columns: dict[str, Sequence[Any]]  # per column, a value per event; timestamps in epoch us
     history: dict[str, np.ndarray] | None
     n_events: int
     users: frozenset[str]  # the user ids its events carry (sessions of one user meet in history)
@@ -68,7 +68,7 @@ def _microseconds(moments: Sequence[datetime]) -> list[int]:
         return [microseconds(moment) for moment in moments]
 
 
-def _array(name: str, values: list[Any]) -> np.ndarray:
+def _array(name: str, values: Sequence[Any]) -> np.ndarray:
     if name == "timestamp":
         return np.array(values, dtype=np.int64).view("datetime64[us]")
     return np.array(values, dtype=np.float64 if name in _NUMERIC else object)  # None -> NaN
@@ -95,9 +95,10 @@ def event_fields(events: Sequence[EventIn]) -> dict[str, list[Any]]:
     return {name: list(map(getter, events)) for name, getter in _GETTERS.items()}
 
 
-def _event_columns(fields: EventFields) -> dict[str, list[Any]]:
+def _event_columns(fields: EventFields) -> dict[str, Sequence[Any]]:
+    # The field lists themselves (nothing mutates them): no copy per request.
     return {"timestamp": _microseconds(fields["timestamp"])} | {
-        name: list(fields[name]) for name in (*_TEXT, *NUMERIC_COLUMNS)
+        name: fields[name] for name in (*_TEXT, *NUMERIC_COLUMNS)
     }
 
 
@@ -125,7 +126,7 @@ def from_request(
     """A stateless request (its events as `event_fields`): the session's user and context hold
     for every event."""
     n = len(fields["timestamp"])
-    columns: dict[str, list[Any]] = {
+    columns: dict[str, Sequence[Any]] = {
         "session_id": [session_id] * n,
         "user_id": [user_id] * n,
         **_event_columns(fields),
@@ -140,7 +141,7 @@ def from_stored(session_id: str, events: Sequence[StoredEvent], context_names: S
     """A stored session: user and context per event, as batch rows carry them (the featurizer
     keeps the first value seen); the latest history sent counts."""
     n = len(events)
-    columns: dict[str, list[Any]] = {
+    columns: dict[str, Sequence[Any]] = {
         "session_id": [session_id] * n,
         "user_id": [e.user_id for e in events],
         **_event_columns(event_fields(events)),
