@@ -3,13 +3,15 @@
 Every worker builds the same `Settings` from `FRICTION_*` environment variables, so the
 flags are handed down as environment, not as arguments: uvicorn starts each worker with
 the import string `serving.app:create_app` and calls it with no argument. With more than
-one worker, Prometheus metrics go through a multiprocess directory made for this run.
+one worker, Prometheus metrics go through a multiprocess directory made for this run, and
+each worker accepts connections on its own socket (serving.listener).
 SIGTERM or Ctrl-C stops accepting connections and lets in-flight requests finish (up to
 `graceful_timeout_s`).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -17,8 +19,13 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from features.errors import FrictionError
+from serving.listener import worker_socket
+
+if TYPE_CHECKING:
+    import uvicorn
 
 __all__ = ["APP_FACTORY", "ServeOptions", "check_model", "serve", "worker_environment"]
 
@@ -117,16 +124,38 @@ def serve(options: ServeOptions) -> None:
     load_settings()  # what every worker will build: refuse a bad one here, once (ConfigError)
     check_model(options.model)
     _stop_signals_end_cleanly()
+    settings: dict[str, Any] = {
+        "factory": True,
+        "host": options.host,
+        "port": options.port,
+        "workers": options.workers,
+        "timeout_graceful_shutdown": options.graceful_timeout_s,
+        "log_level": options.log_level,
+        "access_log": False,  # the app logs each request itself, as JSON without keys or events
+        "server_header": False,
+        "proxy_headers": False,
+    }
     with _metrics_directory(options.workers):
-        uvicorn.run(
-            APP_FACTORY,
-            factory=True,
-            host=options.host,
-            port=options.port,
-            workers=options.workers,
-            timeout_graceful_shutdown=options.graceful_timeout_s,
-            log_level=options.log_level,
-            access_log=False,  # the app logs each request itself, as JSON without keys or events
-            server_header=False,
-            proxy_headers=False,
-        )
+        if options.workers == 1:
+            uvicorn.run(APP_FACTORY, **settings)
+        else:
+            _run_workers(uvicorn.Config(APP_FACTORY, **settings))
+
+
+def _run_workers(config: uvicorn.Config) -> None:
+    """uvicorn's supervisor (restarts, graceful stop) over workers that each accept on their
+    own socket (serving.listener), not racing for one."""
+    from uvicorn.supervisors import Multiprocess
+
+    try:
+        listening = worker_socket(config.host, config.port)
+    except OSError as exc:
+        raise FrictionError(f"cannot listen on {config.host}:{config.port}: {exc.strerror}") from None
+    host, port = listening.getsockname()[:2]
+    logging.getLogger("uvicorn.error").info(
+        "Uvicorn running on http://%s:%d with %d workers (Press CTRL+C to quit)", host, port, config.workers
+    )
+    try:
+        Multiprocess(config, sockets=[listening]).run()
+    finally:
+        listening.close()

@@ -15,6 +15,11 @@ the client's cost; compare the rows side by side (ratios), not with other days.
 Each measured run is bounded in time (`seconds`) after a warm-up (2 s, or half a shorter run);
 its request count follows.
 
+`connections_per_worker`: how the server's processes held wrk's 32 connections mid-run (Linux),
+e.g. `16/16`; a worker holding more answers each of its clients more slowly. uvicorn's workers
+race for one shared socket (the reference and MLflow rows): splits like `28/4` happen there.
+`friction serve` gives each worker its own socket (serving.listener).
+
 `sessions_per_call`: sessions of concurrent requests the workers featurized together, on
 average over the run (serving.batcher; from the server's /metrics). The `_one_by_one` row
 serves with `FRICTION_SCORE_BATCH=1` (each session featurized alone), for comparison.
@@ -93,7 +98,8 @@ def _wrk() -> str:
 
 @dataclass(frozen=True)
 class Load:
-    """What wrk sends: POST `path` with the bodies of a JSON Lines file, round robin."""
+    """What wrk sends: POST `path` with the bodies of a JSON Lines file, round robin, to the
+    server whose process is `server_pid`."""
 
     wrk: str
     script: Path
@@ -101,6 +107,7 @@ class Load:
     path: str
     bodies: Path
     key: str
+    server_pid: int
 
     def run(self, seconds: float) -> dict[str, Any]:
         command = [
@@ -108,9 +115,20 @@ class Load:
             "-H", "Content-Type: application/json", "-H", f"X-API-Key: {self.key}",
             "-s", str(self.script), self.url, "--", str(self.bodies), self.path,
         ]  # fmt: skip
-        done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=True)
-        line = next(x for x in done.stdout.splitlines() if x.startswith("WRK{"))
+        from tests.serving.processes import connections_per_process
+
+        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as client:
+            time.sleep(seconds / 2)
+            # How the server's processes share wrk's connections, mid-run (Linux): uvicorn's
+            # workers racing for one socket can split them very unevenly (serving.listener).
+            port = int(self.url.rsplit(":", 1)[1])
+            split = connections_per_process(self.server_pid, port) if sys.platform == "linux" else []
+            out, err = client.communicate(timeout=seconds + 60)
+        if client.returncode != 0:
+            raise RuntimeError(f"wrk failed ({client.returncode}): {err[-2000:]}")
+        line = next(x for x in out.splitlines() if x.startswith("WRK{"))
         found: dict[str, Any] = json.loads(line.removeprefix("WRK"))
+        found["split"] = "/".join(map(str, split))
         return found
 
     def probe(self) -> None:
@@ -141,15 +159,16 @@ class Load:
             "p99_ms": found["p99_us"] / 1000,
             "max_ms": found["max_us"] / 1000,
             "errors": errors,
+            "connections_per_worker": found["split"],
         }
 
 
 @contextmanager
 def _server(
     command: Sequence[str], ready: str, folder: Path, env: Mapping[str, str] | None = None
-) -> Iterator[str]:
-    """A server process in its own process group until the block ends; yields its base URL
-    once GET `ready` answers 200 (bounded wait)."""
+) -> Iterator[tuple[str, int]]:
+    """A server process in its own process group until the block ends; yields its base URL and
+    pid once GET `ready` answers 200 (bounded wait)."""
     from tests.serving.processes import request_json
 
     url = ready.rsplit("/", 1)[0]
@@ -169,7 +188,7 @@ def _server(
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"{command[0]} did not start: " + log_path.read_text()[-3000:])
             time.sleep(0.2)
-        yield url
+        yield url, process.pid
     finally:
         os.killpg(process.pid, signal.SIGTERM)  # its own group: the server and its workers
         try:
@@ -312,8 +331,8 @@ def run(scale: float) -> list[dict[str, Any]]:
         events = {"events_per_request": EVENTS_PER_REQUEST}
 
         port = free_port()
-        with _server(_reference_command(port), f"http://127.0.0.1:{port}/healthz", folder) as url:
-            load = Load(wrk, script, url, "/v1/score", files[False], API_KEY)
+        with _server(_reference_command(port), f"http://127.0.0.1:{port}/healthz", folder) as (url, pid):
+            load = Load(wrk, script, url, "/v1/score", files[False], API_KEY, pid)
             reference = load.measure("serve_reference_fastapi", seconds, **events)
         rows.append(reference)
 
@@ -325,8 +344,8 @@ def run(scale: float) -> list[dict[str, Any]]:
         ]  # fmt: skip
         # It starts `uvicorn` by name: the environment's bin must be on PATH.
         env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-        with _server(mlflow, f"http://127.0.0.1:{port}/ping", folder, env) as url:
-            load = Load(wrk, script, url, "/invocations", mlflow_bodies, API_KEY)
+        with _server(mlflow, f"http://127.0.0.1:{port}/ping", folder, env) as (url, pid):
+            load = Load(wrk, script, url, "/invocations", mlflow_bodies, API_KEY, pid)
             baseline = load.measure("serve_mlflow_pyfunc", seconds, rows_per_request=1)
         rows.append(baseline)
 
@@ -340,7 +359,9 @@ def run(scale: float) -> list[dict[str, Any]]:
                 str(model_dir), folder / "serve", workers=WORKERS, args=args, env=env
             ) as server:
                 for explain in modes:
-                    load = Load(wrk, script, server.url, "/v1/score", files[explain], API_KEY)
+                    load = Load(
+                        wrk, script, server.url, "/v1/score", files[explain], API_KEY, server.process.pid
+                    )
                     name = f"serve_friction_{'explain' if explain else 'no_explain'}{suffix}"
                     calls, sessions = _batches(server.url)
                     row = load.measure(name, seconds, **events)

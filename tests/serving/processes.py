@@ -1,8 +1,9 @@
 """Run `friction serve` as a real process on a free loopback port (tests and the serving bench).
 
 `serving_process(...)` starts it in its own session with a clean `FRICTION_*` environment,
-waits (bounded) until `/readyz` answers 200, yields a `ServerProcess`, and stops it with
-SIGTERM (SIGKILL to the group if it hangs). Plain Python, no pytest: the bench uses it too.
+waits (bounded) until `/readyz` answers 200 (and, with several workers on Linux, until every
+worker listens), yields a `ServerProcess`, and stops it with SIGTERM (SIGKILL to the group if
+it hangs). Plain Python, no pytest: the bench uses it too.
 """
 
 from __future__ import annotations
@@ -22,7 +23,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["API_KEY", "ServerProcess", "free_port", "request_json", "serving_process", "session_bodies"]
+__all__ = [
+    "API_KEY",
+    "ServerProcess",
+    "connections_per_process",
+    "free_port",
+    "listening_sockets",
+    "request_json",
+    "serving_process",
+    "session_bodies",
+]
 
 API_KEY = "test-key-0123456789abcdef"  # long enough for the settings' minimum
 READY_TIMEOUT_S = 120.0
@@ -95,6 +105,62 @@ def _ready(url: str, needed: int) -> bool:
     return True
 
 
+def _tcp_sockets(port: int) -> list[tuple[str, int]]:
+    """(state, inode) of the TCP sockets on local `port`, from Linux's tables."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as rows:
+            next(rows)  # the header
+            for row in rows:
+                fields = row.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    found.append((fields[3], int(fields[9])))
+    return found
+
+
+def listening_sockets(port: int) -> int:
+    """Sockets listening on `port` (Linux): one per worker of a multi-worker `friction serve`
+    (serving.listener)."""
+    return sum(state == "0A" for state, _ in _tcp_sockets(port))
+
+
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        children.setdefault(parent, []).append(int(stat.parent.name))
+    found, todo = [], [root]
+    while todo:
+        below = children.get(todo.pop(), [])
+        found += below
+        todo += below
+    return found
+
+
+def connections_per_process(root: int, port: int) -> list[int]:
+    """Established connections on local `port` held by each process under `root` that holds
+    any (Linux), most first: how a server's workers share its clients."""
+    established = {inode for state, inode in _tcp_sockets(port) if state == "01"}
+    counts = []
+    for pid in _descendants(root):
+        try:
+            links = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
+        except OSError:
+            continue
+        held = sum(link.startswith("socket:[") and int(link[8:-1]) in established for link in links)
+        if held:
+            counts.append(held)
+    return sorted(counts, reverse=True)
+
+
+def _all_listening(port: int, workers: int) -> bool:
+    # A worker listens once its app has started; until then connections go to the others.
+    return workers == 1 or sys.platform != "linux" or listening_sockets(port) >= workers
+
+
 @contextmanager
 def serving_process(
     model: str,
@@ -125,7 +191,7 @@ def serving_process(
     server = ServerProcess(f"http://127.0.0.1:{port}", process, log_path)
     try:
         deadline = time.monotonic() + ready_timeout
-        while not _ready(server.url, needed=3 * workers):
+        while not (_ready(server.url, needed=3 * workers) and _all_listening(port, workers)):
             if process.poll() is not None or time.monotonic() > deadline:
                 state = f"exited {process.returncode}" if process.poll() is not None else "timed out"
                 raise RuntimeError(

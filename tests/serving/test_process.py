@@ -31,6 +31,7 @@ from serving.store import DEFAULT_KEY_PREFIX
 from tests.serving.processes import (
     API_KEY,
     ServerProcess,
+    listening_sockets,
     request_json,
     serving_process,
     session_bodies,
@@ -267,7 +268,10 @@ def test_sigterm_lets_an_in_flight_request_finish_then_exits_0(
 ) -> None:
     body = json.dumps(bodies[0]).encode()
     with serving_process(str(world_model.path), tmp_path, workers=workers) as server:
-        connection = _headers_only(body, int(server.url.rsplit(":", 1)[1]))
+        port = int(server.url.rsplit(":", 1)[1])
+        if sys.platform == "linux":  # each worker accepts on its own socket (serving.listener)
+            assert listening_sockets(port) == workers
+        connection = _headers_only(body, port)
         # The app is now reading the body: the request is in flight when SIGTERM comes.
         assert _read_until_blank_line(connection).startswith(b"HTTP/1.1 100"), server.log()
         server.process.send_signal(signal.SIGTERM)
@@ -317,6 +321,22 @@ def test_a_model_that_cannot_serve_is_one_line_and_exit_2(tmp_path: Path) -> Non
     assert done.stderr.strip().splitlines() == [
         f"friction serve: error: {tmp_path / 'missing'}: not a model directory"
     ]
+
+
+def test_a_port_in_use_is_one_line_and_exit_2(world_model: TrainedWorld) -> None:
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen(1)
+        port = other.getsockname()[1]
+        command = [
+            sys.executable, "-m", "pipelines.cli", "serve", "--model", str(world_model.path), "--no-auth",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
+        ]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"friction serve: error: cannot listen on 127.0.0.1:{port}: Address already in use"
+    )
 
 
 def test_no_api_key_is_refused_unless_auth_is_disabled_explicitly(world_model: TrainedWorld) -> None:
