@@ -23,8 +23,6 @@ from typing import Any
 __all__ = ["BALANCED", "WorkerSocket", "worker_socket"]
 
 BALANCED = sys.platform == "linux"
-# uvicorn's exit code for a worker that cannot start: its supervisor then stops, not retries.
-STARTUP_FAILURE = 3
 
 
 def _family(host: str) -> socket.AddressFamily:
@@ -64,6 +62,9 @@ def _bind_in_worker(family: socket.AddressFamily, host: str, port: int) -> socke
     try:
         return _open(family, (host, port), reuse_port=True)
     except OSError as exc:
+        # uvicorn's code for a worker that cannot start: its supervisor stops, not retries.
+        from uvicorn.config import STARTUP_FAILURE
+
         # Runs while the worker unpacks its arguments, before uvicorn's logging exists.
         print(f"friction serve: worker cannot bind {host}:{port}: {exc.strerror}", file=sys.stderr)
         raise SystemExit(STARTUP_FAILURE) from None

@@ -124,7 +124,7 @@ def serve(options: ServeOptions) -> None:
     load_settings()  # what every worker will build: refuse a bad one here, once (ConfigError)
     check_model(options.model)
     _stop_signals_end_cleanly()
-    settings: dict[str, Any] = {
+    uvicorn_options: dict[str, Any] = {
         "factory": True,
         "host": options.host,
         "port": options.port,
@@ -137,9 +137,9 @@ def serve(options: ServeOptions) -> None:
     }
     with _metrics_directory(options.workers):
         if options.workers == 1:
-            uvicorn.run(APP_FACTORY, **settings)
+            uvicorn.run(APP_FACTORY, **uvicorn_options)
         else:
-            _run_workers(uvicorn.Config(APP_FACTORY, **settings))
+            _run_workers(uvicorn.Config(APP_FACTORY, **uvicorn_options))
 
 
 def _run_workers(config: uvicorn.Config) -> None:

@@ -8,8 +8,9 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+from uvicorn.config import STARTUP_FAILURE
 
-from serving.listener import BALANCED, STARTUP_FAILURE, WorkerSocket, worker_socket
+from serving.listener import BALANCED, WorkerSocket, worker_socket
 
 pytestmark = pytest.mark.skipif(not BALANCED, reason="SO_REUSEPORT balances connections on Linux only")
 
