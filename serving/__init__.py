@@ -7,10 +7,11 @@
     GET  /v1/model                    name, version, features, thresholds, metrics, playbook
     GET  /healthz, /readyz, /metrics  probes (503 until a model is loaded), Prometheus
 
-Modules: settings (FRICTION_* environment), app (wiring, lifespan), deps (what routes
-receive), routes/ (one router per resource), schemas/ (requests and responses apart),
-security (API keys, JSON only), body_limit, limits (settings' limits, 422 naming the field),
-columns (request -> the featurizer's one-session fast path), scoring (model's featurizer,
-LightGBM, calibrator, TreeSHAP drivers), playbook, loader (load, smoke score, hot reload),
-metrics, observe (request ids, JSON access log), handlers (error bodies), store (sessions).
+Modules: settings (FRICTION_* environment), app (wiring, lifespan), deps (what routes read
+of the app's state), routes/ (one router per resource), schemas/ (requests and responses
+apart), security (API keys, JSON only: the /v1 routes' route class), body_limit, limits
+(settings' limits, 422 naming the field), columns (request -> the featurizer's one-session
+fast path), scoring (model's featurizer, LightGBM, calibrator, TreeSHAP drivers), playbook,
+loader (load, smoke score, hot reload), metrics, observe (request ids, JSON access log),
+handlers (error bodies), store (sessions).
 """

@@ -16,7 +16,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 
 from serving.batcher import ScoreBatcher
 from serving.body_limit import BodyLimit
@@ -29,7 +29,6 @@ from serving.request_body import document
 from serving.routes import health, model, score, sessions
 from serving.schemas.requests import AppendRequest, BatchScoreRequest, ScoreRequest
 from serving.schemas.responses import ErrorOut, ServerErrorOut
-from serving.security import guard
 from serving.settings import Settings, load_settings
 from serving.store import open_store
 
@@ -97,7 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_events=settings.max_events_per_session,
     )
     for router in (score.router, sessions.router, model.router):
-        app.include_router(router, dependencies=[Depends(guard)], responses=ERROR_RESPONSES)
+        app.include_router(router, responses=ERROR_RESPONSES)  # GuardedRoute: API key, JSON only
     app.include_router(health.router)
     document(app, [ScoreRequest, BatchScoreRequest, AppendRequest])
     install_error_handlers(app)

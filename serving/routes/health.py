@@ -3,10 +3,10 @@ is loaded: 503 until then), `/metrics` (Prometheus text)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import JSONResponse
 
-from serving.deps import HolderDep, MetricsDep
+from serving import deps
 from serving.metrics import CONTENT_TYPE
 from serving.schemas.responses import HealthOut, ModelRef, ReadyOut
 
@@ -27,8 +27,8 @@ async def healthz() -> HealthOut:
         status.HTTP_503_SERVICE_UNAVAILABLE: {"model": ReadyOut, "description": "no model loaded yet"}
     },
 )
-async def readyz(holder: HolderDep) -> ReadyOut | JSONResponse:
-    served = holder.current
+async def readyz(request: Request) -> ReadyOut | JSONResponse:
+    served = deps.holder(request).current
     if served is None:
         body = ReadyOut(status="loading", model=None)
         return JSONResponse(body.model_dump(mode="json"), status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
@@ -36,5 +36,5 @@ async def readyz(holder: HolderDep) -> ReadyOut | JSONResponse:
 
 
 @router.get("/metrics", include_in_schema=False)
-async def metrics(metrics: MetricsDep) -> Response:
-    return Response(metrics.exposition(), media_type=CONTENT_TYPE)
+async def metrics(request: Request) -> Response:
+    return Response(deps.metrics(request).exposition(), media_type=CONTENT_TYPE)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
-from serving.deps import ServedDep
+from serving import deps
 from serving.schemas.responses import FeatureOut, ModelOut, ThresholdsOut
+from serving.security import GuardedRoute
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1", tags=["model"])
+router = APIRouter(prefix="/v1", tags=["model"], route_class=GuardedRoute)
 
 
 def _text(entry: dict[str, Any], key: str) -> str | None:
@@ -20,7 +21,8 @@ def _text(entry: dict[str, Any], key: str) -> str | None:
 
 
 @router.get("/model", response_model=ModelOut)
-async def model_info(served: ServedDep) -> ModelOut:
+async def model_info(request: Request) -> ModelOut:
+    served = deps.served(request)
     model = served.model
     features = []
     for spec in model.manifest.features:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from serving import deps
 from serving.columns import SessionInput, event_fields, from_request
-from serving.deps import BatcherDep, ServedDep, SettingsDep
 from serving.limits import check_session, invalid
 from serving.metrics import Metrics
 from serving.present import as_json, score_out
@@ -14,12 +14,13 @@ from serving.request_body import json_body, read_body
 from serving.schemas.requests import BatchScoreRequest, ScoreRequest
 from serving.schemas.responses import BatchScoreOut, ScoreOut
 from serving.scoring import score_sessions
+from serving.security import GuardedRoute
 from serving.served import ServedModel
 from serving.settings import Settings
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1", tags=["score"])
+router = APIRouter(prefix="/v1", tags=["score"], route_class=GuardedRoute)
 
 
 def _session(
@@ -45,8 +46,9 @@ def _session(
 # thread pool would add; the event loop runs it, with the sessions of the requests that
 # arrived with this one (serving.batcher).
 @router.post("/score", response_model=ScoreOut, openapi_extra=json_body(ScoreRequest))
-async def score(request: Request, served: ServedDep, settings: SettingsDep, batcher: BatcherDep) -> Response:
+async def score(request: Request) -> Response:
     """Calibrated risk, band and top drivers (with playbook actions) of one session so far."""
+    served, settings, batcher = deps.served(request), deps.settings(request), deps.batcher(request)
     body = await read_body(request, ScoreRequest)
     session = _session(body, served, settings, ())
     scored = await batcher.score(served, session, body.explain, body.top or settings.top_drivers)
@@ -54,13 +56,12 @@ async def score(request: Request, served: ServedDep, settings: SettingsDep, batc
 
 
 @router.post("/score/batch", response_model=BatchScoreOut, openapi_extra=json_body(BatchScoreRequest))
-async def score_batch(
-    request: Request, served: ServedDep, settings: SettingsDep, batcher: BatcherDep
-) -> Response:
+async def score_batch(request: Request) -> Response:
     """Several sessions in one call, each scored exactly as `/v1/score` would (results in order)."""
+    served, settings, metrics = deps.served(request), deps.settings(request), deps.metrics(request)
     body = await read_body(request, BatchScoreRequest)
     # A batch may take long enough to deserve the thread pool.
-    return await run_in_threadpool(_score_batch, body, served, settings, batcher.metrics)
+    return await run_in_threadpool(_score_batch, body, served, settings, metrics)
 
 
 def _score_batch(

@@ -9,20 +9,21 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from pydantic import TypeAdapter
 
+from serving import deps
 from serving.batcher import ScoreBatcher
 from serving.columns import event_fields, from_stored
-from serving.deps import BatcherDep, ServedDep, SettingsDep, StoreDep
 from serving.limits import check_session
 from serving.present import as_json, score_out
 from serving.request_body import json_body, read_body
 from serving.schemas.requests import MAX_TOP, AppendRequest, StoredEvent
 from serving.schemas.responses import ErrorOut, ScoreOut
+from serving.security import GuardedRoute
 from serving.served import ServedModel
 from serving.settings import MAX_STRING_CEILING
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
+router = APIRouter(prefix="/v1/sessions", tags=["sessions"], route_class=GuardedRoute)
 
 SessionId = Annotated[str, Path(min_length=1, max_length=MAX_STRING_CEILING)]
 _STORED = TypeAdapter(list[StoredEvent])
@@ -43,15 +44,9 @@ async def _score(
 
 
 @router.post("/{session_id}/events", response_model=ScoreOut, openapi_extra=json_body(AppendRequest))
-async def append_events(
-    session_id: SessionId,
-    request: Request,
-    served: ServedDep,
-    settings: SettingsDep,
-    store: StoreDep,
-    batcher: BatcherDep,
-) -> Response:
+async def append_events(session_id: SessionId, request: Request) -> Response:
     """Append events to a session (created on first use) and return its current risk."""
+    served, settings, store = deps.served(request), deps.settings(request), deps.store(request)
     body = await read_body(request, AppendRequest)
     check_session(
         settings,
@@ -72,7 +67,8 @@ async def append_events(
         for i, event in enumerate(body.events)
     ]
     stored = await store.append(session_id, records)
-    return await _score(served, session_id, stored, body.explain, body.top or settings.top_drivers, batcher)
+    top = body.top or settings.top_drivers
+    return await _score(served, session_id, stored, body.explain, top, deps.batcher(request))
 
 
 @router.get(
@@ -82,17 +78,16 @@ async def append_events(
 )
 async def get_session(
     session_id: SessionId,
-    served: ServedDep,
-    settings: SettingsDep,
-    store: StoreDep,
-    batcher: BatcherDep,
+    request: Request,
     explain: bool = True,
     top: Annotated[int | None, Query(ge=1, le=MAX_TOP)] = None,
 ) -> Response:
     """The current risk of a session from the events appended so far (404 when unknown or expired)."""
+    served, settings, store = deps.served(request), deps.settings(request), deps.store(request)
     if len(session_id) > settings.max_string_length:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="unknown session")
     stored = await store.get(session_id)
     if stored is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"unknown or expired session {session_id!r}")
-    return await _score(served, session_id, stored, explain, top or settings.top_drivers, batcher)
+    top = top or settings.top_drivers
+    return await _score(served, session_id, stored, explain, top, deps.batcher(request))

@@ -10,7 +10,6 @@ import pytest
 from fastapi import FastAPI
 
 from serving.app import create_app
-from serving.deps import get_served
 from serving.served import ServedModel
 from tests.serving.apps import API_KEY, OTHER_KEY, http_client, make_settings
 from tests.serving.bodies import body
@@ -33,6 +32,21 @@ async def test_wrong_key_is_401_and_not_echoed(client: httpx.AsyncClient) -> Non
     assert response.status_code == 401
     assert response.json() == {"detail": "invalid API key"}
     assert "wrong-key" not in response.text
+
+
+async def test_every_v1_operation_needs_a_key(app: FastAPI, client: httpx.AsyncClient) -> None:
+    """Each router of /v1 must build its routes as `GuardedRoute`s: one that does not fails here."""
+    operations = [
+        (method.upper(), path.replace("{session_id}", "s1"))
+        for path, item in app.openapi()["paths"].items()
+        if path.startswith("/v1/")
+        for method in item
+    ]
+    assert len(operations) == 5
+    for method, path in operations:
+        response = await client.request(method, path, json=body(), headers={"X-API-Key": ""})
+        assert response.status_code == 401, (method, path)
+        assert response.headers["www-authenticate"] == "ApiKey"
 
 
 async def test_every_configured_key_works(client: httpx.AsyncClient) -> None:
@@ -100,10 +114,12 @@ async def test_body_limit_holds_while_streaming(limited: httpx.AsyncClient) -> N
 
 
 async def test_unexpected_errors_are_500_without_a_trace(app: FastAPI) -> None:
-    def broken() -> ServedModel:
-        raise RuntimeError("secret internals at /srv/friction/model.py line 12")
+    class BrokenHolder:
+        @property
+        def current(self) -> ServedModel:
+            raise RuntimeError("secret internals at /srv/friction/model.py line 12")
 
-    app.dependency_overrides[get_served] = broken
+    app.state.holder = BrokenHolder()
     async with http_client(app, raise_app_exceptions=False) as client:
         response = await client.post("/v1/score", json=body())
     assert response.status_code == 500
