@@ -20,7 +20,7 @@ import socket
 import sys
 from typing import Any
 
-__all__ = ["BALANCED", "WorkerSocket", "worker_socket"]
+__all__ = ["BALANCED", "WorkerSocket", "bound_socket", "worker_socket"]
 
 BALANCED = sys.platform == "linux"
 
@@ -70,16 +70,20 @@ def _bind_in_worker(family: socket.AddressFamily, host: str, port: int) -> socke
         raise SystemExit(STARTUP_FAILURE) from None
 
 
+def bound_socket(host: str, port: int) -> socket.socket:
+    """A plain socket bound to the address (what one worker listens on); OSError when the
+    address cannot be bound (in use, not local, ...). Without SO_REUSEPORT, the bind fails if
+    anything listens on the port already, even another server using SO_REUSEPORT."""
+    return _open(_family(host), (host, port), reuse_port=False)
+
+
 def worker_socket(host: str, port: int) -> socket.socket:
     """The socket to hand uvicorn's workers (`WorkerSocket` on Linux, else a plain shared one);
-    OSError when the address cannot be bound (in use, not local, ...)."""
-    family = _family(host)
-    # Without SO_REUSEPORT first: this bind fails if anything listens on the port already,
-    # even another server using SO_REUSEPORT. It also turns port 0 into the port to use.
-    probe = _open(family, (host, port), reuse_port=False)
+    OSError as `bound_socket`."""
+    probe = bound_socket(host, port)  # also turns port 0 into the port to use
     if not BALANCED:
         probe.set_inheritable(True)
         return probe
     bound = probe.getsockname()[:2]
     probe.close()
-    return _open(family, bound, reuse_port=True, kind=WorkerSocket)
+    return _open(probe.family, bound, reuse_port=True, kind=WorkerSocket)

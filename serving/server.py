@@ -22,9 +22,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from features.errors import FrictionError
-from serving.listener import worker_socket
+from serving.listener import bound_socket, worker_socket
 
 if TYPE_CHECKING:
+    import socket
+
     import uvicorn
 
 __all__ = ["APP_FACTORY", "ServeOptions", "check_model", "serve", "worker_environment"]
@@ -135,27 +137,40 @@ def serve(options: ServeOptions) -> None:
         "server_header": False,
         "proxy_headers": False,
     }
-    with _metrics_directory(options.workers):
-        if options.workers == 1:
-            uvicorn.run(APP_FACTORY, **uvicorn_options)
-        else:
-            _run_workers(uvicorn.Config(APP_FACTORY, **uvicorn_options))
+    config = uvicorn.Config(APP_FACTORY, **uvicorn_options)
+    # Bound here, before any worker loads the model: a port in use is one line, at once.
+    try:
+        listening = (bound_socket if options.workers == 1 else worker_socket)(options.host, options.port)
+    except OSError as exc:
+        raise FrictionError(f"cannot listen on {options.host}:{options.port}: {exc.strerror}") from None
+    host, port = listening.getsockname()[:2]
+    logging.getLogger("uvicorn.error").info(
+        "Uvicorn running on http://%s:%d, %d worker(s) (Press CTRL+C to quit)", host, port, options.workers
+    )
+    try:
+        with _metrics_directory(options.workers):
+            if options.workers == 1:
+                _run_one(config, listening)
+            else:
+                _run_workers(config, listening)
+    finally:
+        listening.close()
 
 
-def _run_workers(config: uvicorn.Config) -> None:
+def _run_one(config: uvicorn.Config, listening: socket.socket) -> None:
+    """One worker, in this process (what `uvicorn.run` does, on the socket bound here)."""
+    import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
+
+    server = uvicorn.Server(config)
+    server.run(sockets=[listening])
+    if not server.started:  # the app's startup failed; uvicorn has logged why
+        raise SystemExit(STARTUP_FAILURE)
+
+
+def _run_workers(config: uvicorn.Config, listening: socket.socket) -> None:
     """uvicorn's supervisor (restarts, graceful stop) over workers that each accept on their
     own socket (serving.listener), not racing for one."""
     from uvicorn.supervisors import Multiprocess
 
-    try:
-        listening = worker_socket(config.host, config.port)
-    except OSError as exc:
-        raise FrictionError(f"cannot listen on {config.host}:{config.port}: {exc.strerror}") from None
-    host, port = listening.getsockname()[:2]
-    logging.getLogger("uvicorn.error").info(
-        "Uvicorn running on http://%s:%d with %d workers (Press CTRL+C to quit)", host, port, config.workers
-    )
-    try:
-        Multiprocess(config, sockets=[listening]).run()
-    finally:
-        listening.close()
+    Multiprocess(config, sockets=[listening]).run()

@@ -323,14 +323,15 @@ def test_a_model_that_cannot_serve_is_one_line_and_exit_2(tmp_path: Path) -> Non
     ]
 
 
-def test_a_port_in_use_is_one_line_and_exit_2(world_model: TrainedWorld) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_port_in_use_is_one_line_and_exit_2(world_model: TrainedWorld, workers: int) -> None:
     with socket.socket() as other:
         other.bind(("127.0.0.1", 0))
         other.listen(1)
         port = other.getsockname()[1]
         command = [
             sys.executable, "-m", "pipelines.cli", "serve", "--model", str(world_model.path), "--no-auth",
-            "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
         ]  # fmt: skip
         done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 2, done.stderr
