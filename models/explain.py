@@ -182,13 +182,16 @@ def _feature_block(model: FrictionModel, contributions: pd.DataFrame) -> np.ndar
 def _group(
     model: FrictionModel, contributions: pd.DataFrame, groups: Mapping[str, str], order: Sequence[str]
 ) -> pd.DataFrame:
-    """Sum the contribution columns of each group, as one matrix product over all rows."""
+    """Sum the contribution columns of each group, column by column in the model's order.
+
+    Not as a matrix product: BLAS sums in an order that depends on the number of rows, so a
+    row's sums would change in the last bits with the batch it is scored in."""
     position = {group: i for i, group in enumerate(order)}
-    indicator = np.zeros((len(model.manifest.names), len(order)))
+    block = np.ascontiguousarray(_feature_block(model, contributions).T)  # a row per feature
+    summed = np.zeros((len(order), block.shape[1]))
     for i, name in enumerate(model.manifest.names):
-        indicator[i, position[groups[name]]] = 1.0
-    summed = _feature_block(model, contributions) @ indicator
-    return pd.DataFrame(summed, index=contributions.index, columns=list(order))
+        summed[position[groups[name]]] += block[i]
+    return pd.DataFrame(summed.T, index=contributions.index, columns=list(order))
 
 
 def scope_names(model: FrictionModel) -> list[str]:
