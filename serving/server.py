@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from features.errors import FrictionError
 from serving.listener import bound_socket, worker_socket
@@ -126,18 +126,18 @@ def serve(options: ServeOptions) -> None:
     load_settings()  # what every worker will build: refuse a bad one here, once (ConfigError)
     check_model(options.model)
     _stop_signals_end_cleanly()
-    uvicorn_options: dict[str, Any] = {
-        "factory": True,
-        "host": options.host,
-        "port": options.port,
-        "workers": options.workers,
-        "timeout_graceful_shutdown": options.graceful_timeout_s,
-        "log_level": options.log_level,
-        "access_log": False,  # the app logs each request itself, as JSON without keys or events
-        "server_header": False,
-        "proxy_headers": False,
-    }
-    config = uvicorn.Config(APP_FACTORY, **uvicorn_options)
+    config = uvicorn.Config(
+        APP_FACTORY,
+        factory=True,
+        host=options.host,
+        port=options.port,
+        workers=options.workers,
+        timeout_graceful_shutdown=options.graceful_timeout_s,
+        log_level=options.log_level,
+        access_log=False,  # the app logs each request itself, as JSON without keys or events
+        server_header=False,
+        proxy_headers=False,
+    )
     # Bound here, before any worker loads the model: a port in use is one line, at once.
     try:
         listening = (bound_socket if options.workers == 1 else worker_socket)(options.host, options.port)
