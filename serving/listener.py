@@ -20,9 +20,14 @@ import socket
 import sys
 from typing import Any
 
-__all__ = ["BALANCED", "WorkerSocket", "bound_socket", "worker_socket"]
+__all__ = ["BALANCED", "WorkerSocket", "address", "bound_socket", "worker_socket"]
 
 BALANCED = sys.platform == "linux"
+
+
+def address(host: str, port: int) -> str:
+    """`host:port` as a URL writes it: an IPv6 host in brackets (`[::1]:8000`)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _family(host: str) -> socket.AddressFamily:
@@ -66,7 +71,7 @@ def _bind_in_worker(family: socket.AddressFamily, host: str, port: int) -> socke
         from uvicorn.config import STARTUP_FAILURE
 
         # Runs while the worker unpacks its arguments, before uvicorn's logging exists.
-        print(f"friction serve: worker cannot bind {host}:{port}: {exc.strerror}", file=sys.stderr)
+        print(f"friction serve: worker cannot bind {address(host, port)}: {exc.strerror}", file=sys.stderr)
         raise SystemExit(STARTUP_FAILURE) from None
 
 

@@ -18,11 +18,11 @@ import signal
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from features.errors import FrictionError
-from serving.listener import bound_socket, worker_socket
+from serving.listener import address, bound_socket, worker_socket
 
 if TYPE_CHECKING:
     import socket
@@ -104,7 +104,8 @@ def _stop_signals_end_cleanly() -> None:
         signal.signal(stop, lambda number, frame: None)
 
 
-def _validate(options: ServeOptions) -> None:
+def _validate(options: ServeOptions) -> ServeOptions:
+    """The options, checked; an IPv6 host may come as a URL writes it (`[::1]`)."""
     if options.workers < 1:
         raise FrictionError(f"--workers must be >= 1, got {options.workers}")
     if options.reload_interval_s is not None and options.reload_interval_s < 0:
@@ -113,6 +114,12 @@ def _validate(options: ServeOptions) -> None:
         )
     if options.graceful_timeout_s <= 0:
         raise FrictionError(f"--graceful-timeout must be > 0 seconds, got {options.graceful_timeout_s}")
+    host = options.host.strip()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not host:  # the socket API would take it for every interface: say so instead
+        raise FrictionError("--host is empty: give an address (0.0.0.0 or :: listens on every interface)")
+    return replace(options, host=host)
 
 
 def serve(options: ServeOptions) -> None:
@@ -121,7 +128,7 @@ def serve(options: ServeOptions) -> None:
 
     from serving.settings import load_settings
 
-    _validate(options)
+    options = _validate(options)
     os.environ.update(worker_environment(options))
     load_settings()  # what every worker will build: refuse a bad one here, once (ConfigError)
     check_model(options.model)
@@ -142,10 +149,11 @@ def serve(options: ServeOptions) -> None:
     try:
         listening = (bound_socket if options.workers == 1 else worker_socket)(options.host, options.port)
     except OSError as exc:
-        raise FrictionError(f"cannot listen on {options.host}:{options.port}: {exc.strerror}") from None
-    host, port = listening.getsockname()[:2]
+        where = address(options.host, options.port)
+        raise FrictionError(f"cannot listen on {where}: {exc.strerror}") from None
+    running = address(*listening.getsockname()[:2])
     logging.getLogger("uvicorn.error").info(
-        "Uvicorn running on http://%s:%d, %d worker(s) (Press CTRL+C to quit)", host, port, options.workers
+        "Uvicorn running on http://%s, %d worker(s) (Press CTRL+C to quit)", running, options.workers
     )
     try:
         with _metrics_directory(options.workers):

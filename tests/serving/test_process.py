@@ -323,21 +323,43 @@ def test_a_model_that_cannot_serve_is_one_line_and_exit_2(tmp_path: Path) -> Non
     ]
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_a_port_in_use_is_one_line_and_exit_2(world_model: TrainedWorld, workers: int) -> None:
-    with socket.socket() as other:
-        other.bind(("127.0.0.1", 0))
+@pytest.mark.parametrize(
+    ("workers", "host", "shown"),
+    [
+        (1, "127.0.0.1", "127.0.0.1"),
+        (2, "127.0.0.1", "127.0.0.1"),
+        (2, "::1", "[::1]"),
+        (1, "[::1]", "[::1]"),  # as a URL writes it
+    ],
+)
+def test_a_port_in_use_is_one_line_and_exit_2(
+    world_model: TrainedWorld, workers: int, host: str, shown: str
+) -> None:
+    bound = host.strip("[]")
+    with socket.socket(socket.AF_INET6 if ":" in bound else socket.AF_INET) as other:
+        try:
+            other.bind((bound, 0))
+        except OSError as exc:
+            pytest.skip(f"cannot bind {bound} here: {exc.strerror}")
         other.listen(1)
         port = other.getsockname()[1]
         command = [
             sys.executable, "-m", "pipelines.cli", "serve", "--model", str(world_model.path), "--no-auth",
-            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+            "--host", host, "--port", str(port), "--workers", str(workers),
         ]  # fmt: skip
         done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().splitlines()[-1] == (
-        f"friction serve: error: cannot listen on 127.0.0.1:{port}: Address already in use"
+        f"friction serve: error: cannot listen on {shown}:{port}: Address already in use"
     )
+
+
+def test_an_empty_host_is_refused_not_taken_for_every_interface(world_model: TrainedWorld) -> None:
+    done = _serve("--model", str(world_model.path), "--no-auth", "--host", " ", env={"PATH": "/usr/bin:/bin"})
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "friction serve: error: --host is empty: give an address (0.0.0.0 or :: listens on every interface)"
+    ]
 
 
 def test_no_api_key_is_refused_unless_auth_is_disabled_explicitly(world_model: TrainedWorld) -> None:
