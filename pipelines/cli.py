@@ -242,7 +242,9 @@ def retrain(
 @user_errors
 def serve(
     model: ModelOpt,
-    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option("--host", help="Address to listen on (IPv6: ::1 or [::1]; 0.0.0.0: all interfaces)")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
     workers: Annotated[int, typer.Option("--workers", min=1)] = 1,
     reload_interval: Annotated[
