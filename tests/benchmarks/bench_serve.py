@@ -15,7 +15,7 @@ the client's cost; compare the rows side by side (ratios), not with other days.
 Each measured run is bounded in time (`seconds`) after a warm-up (2 s, or half a shorter run);
 its request count follows.
 
-The rows above load the server as fast as it answers (closed loop): with 32 connections the
+The other rows load the server as fast as it answers (closed loop): with 32 connections the
 mean latency is then 32 / throughput, so their p99 restates the throughput. The `_at_N` rows
 offer N requests/s instead (`offered_per_s`; each wrk thread sends on a fixed schedule on
 whichever of its connections is free): their p99 is the latency at that load, the reading of
