@@ -36,7 +36,7 @@ def _family(host: str) -> socket.AddressFamily:
 
 def _open(
     family: socket.AddressFamily,
-    address: tuple[str, int],
+    host_port: tuple[str, int],
     *,
     reuse_port: bool,
     kind: type[socket.socket] = socket.socket,
@@ -46,7 +46,7 @@ def _open(
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if reuse_port:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind(address)
+        sock.bind(host_port)
     except OSError:
         sock.close()
         raise
