@@ -61,13 +61,34 @@ EngineOpt = Annotated[Engine, typer.Option("--engine", help="Where the job runs"
 @user_errors
 def simulate(
     out: Annotated[Path, typer.Option("--out", help="Output folder", file_okay=False)],
-    sessions: Annotated[int, typer.Option("--sessions", min=1, help="Sessions to simulate")] = 20_000,
+    sessions: Annotated[
+        int | None,
+        typer.Option(
+            "--sessions", min=1, help="Sessions to simulate [default: the profile's, 20,000 or 3,000]"
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same bytes)")] = 0,
+    profile: Annotated[
+        str,
+        typer.Option(
+            "--profile",
+            help="default: every column, 4 weeks; small-shop: core columns only, 12 weeks, "
+            "returning users, a drifting base rate and a 3-week payment incident",
+        ),
+    ] = "default",
+    vocabulary: Annotated[
+        str,
+        typer.Option(
+            "--vocabulary",
+            help="default: the familiar event names; alt: the same world in unfamiliar event names, "
+            "no page column, a config that maps columns only",
+        ),
+    ] = "default",
 ) -> None:
-    """Write a simulated world: events, surveys, ground truth and a ready friction.toml."""
+    """Write a simulated world: events, surveys, ground truth, world.json and a ready friction.toml."""
     from pipelines.jobs import run_simulate
 
-    run_simulate(sessions=sessions, seed=seed, out=out)
+    run_simulate(sessions=sessions, seed=seed, out=out, profile=profile, vocabulary=vocabulary)
 
 
 @app.command()

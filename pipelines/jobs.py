@@ -17,7 +17,7 @@ from pipelines.feature_table import check_built_with
 from pipelines.features_job import FeaturesSummary, run_features
 from pipelines.ingest import IngestSummary, load_events
 from pipelines.progress import TerminalProgress
-from pipelines.simulate import simulate, write_world
+from pipelines.simulate import check_world_names, profile_named, simulate, write_world
 from pipelines.streaming import DEFAULT_MEMORY_BUDGET_MB
 from training.config import train_config_from
 from training.data import read_feature_table
@@ -41,15 +41,22 @@ def default_quarantine_path(events_path: Path) -> Path:
     return events_path.parent / f"{name}.quarantine.parquet"
 
 
-def run_simulate(sessions: int, seed: int, out: Path) -> dict[str, Path]:
+def run_simulate(
+    sessions: int | None, seed: int, out: Path, profile: str = "default", vocabulary: str = "default"
+) -> dict[str, Path]:
+    """Simulate and write a world; `sessions` None: the profile's default."""
     started = time.perf_counter()
-    with step(f"Simulating {sessions:,} sessions"):
-        world = simulate(sessions, seed=seed)
+    check_world_names(profile, vocabulary)  # before the spinner, so a bad name is the only output
+    count = profile_named(profile).default_sessions if sessions is None else sessions
+    with step(f"Simulating {count:,} sessions ({profile} profile, {vocabulary} vocabulary)"):
+        world = simulate(count, seed=seed, profile=profile, vocabulary=vocabulary)
     with step("Writing the world"):
         paths = write_world(world, out)
     print_summary(
         "friction simulate",
         {
+            "profile": profile,
+            "vocabulary": vocabulary,
             "sessions": world.truth.shape[0],
             "users": int(world.events["user_id"].nunique()),
             "events": world.events.shape[0],

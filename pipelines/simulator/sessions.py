@@ -1,4 +1,4 @@
-"""Who visits and when: users, their sessions over four weeks, and how far each session goes.
+"""Who visits and when: users, their sessions over the range, and how far each session goes.
 
 Nothing here sees the outcome: the journey and its friction are drawn first, the outcome
 after (`world.py`), so every event before a label event is independent of it. How deep a
@@ -29,13 +29,15 @@ MAX_SESSIONS_PER_USER = 12
 
 @dataclass(frozen=True)
 class Incident:
-    """A payment outage for one platform: sessions starting in [start, end) get payment errors."""
+    """A payment outage: sessions starting in [start, end) on `platform` (None: any) that reach
+    payment get payment errors, all of them or a `share` drawn at random."""
 
     touchpoint: str
-    platform: str
+    platform: str | None
     start: pd.Timestamp
     end: pd.Timestamp
     error_target: str
+    share: float = 1.0
 
 
 INCIDENT = Incident(
@@ -83,9 +85,9 @@ def _sessions_per_user(rng: np.random.Generator, n: int) -> IntArray:
     return per_user
 
 
-def _start_times(rng: np.random.Generator, user: IntArray, per_user: IntArray) -> IntArray:
-    """Sorted start times per user, >= MIN_SESSION_SPACING_US apart, inside the 4 weeks."""
-    span = DAYS * 24 * _US_PER_H - 2 * _US_PER_H
+def _start_times(rng: np.random.Generator, user: IntArray, per_user: IntArray, days: int) -> IntArray:
+    """Sorted start times per user, >= MIN_SESSION_SPACING_US apart, inside the `days`."""
+    span = days * 24 * _US_PER_H - 2 * _US_PER_H
     free = span - (per_user[user] - 1) * MIN_SESSION_SPACING_US
     offset = (rng.random(len(user)) * free).astype(np.int64)
     offset = offset[np.lexsort((offset, user))]
@@ -102,11 +104,14 @@ def _choice(rng: np.random.Generator, probs: FloatArray, rows: IntArray) -> IntA
     return drawn
 
 
-def draw_sessions(rng: np.random.Generator, n: int) -> Sessions:
+def draw_sessions(
+    rng: np.random.Generator, n: int, days: int = DAYS, incident: Incident = INCIDENT
+) -> Sessions:
+    """`n` sessions starting over `days` from START, with `incident` on the way."""
     per_user = _sessions_per_user(rng, n)
     n_users = len(per_user)
     user = np.repeat(np.arange(n_users, dtype=np.int64), per_user)
-    start_us = _start_times(rng, user, per_user)
+    start_us = _start_times(rng, user, per_user, days)
     # Platform and acquisition channel belong to the user; half the users bought before the window.
     per_user_row = np.zeros(n_users, np.int64)
     platform = _choice(rng, np.array([[0.5, 0.25, 0.25]]), per_user_row)[user].astype(np.int8)
@@ -127,9 +132,12 @@ def draw_sessions(rng: np.random.Generator, n: int) -> Sessions:
     # Payment errors, and the outage on top of them; each error may make the customer give up.
     at_payment = depth >= 4
     normal = np.where(at_payment & (rng.random(n) < 0.08), 1 + np.minimum(rng.poisson(0.4, n), 3), 0)
-    window = (start_us >= INCIDENT.start.value // 1000) & (start_us < INCIDENT.end.value // 1000)
-    incident = at_payment & window & (platform == PLATFORMS.index(INCIDENT.platform))
-    incident_errors = np.where(incident, 1 + np.minimum(rng.poisson(1.0, n), 3), 0)
+    hit = at_payment & (start_us >= incident.start.value // 1000) & (start_us < incident.end.value // 1000)
+    if incident.platform is not None:
+        hit &= platform == PLATFORMS.index(incident.platform)
+    if incident.share < 1.0:
+        hit &= rng.random(n) < incident.share
+    incident_errors = np.where(hit, 1 + np.minimum(rng.poisson(1.0, n), 3), 0)
     pay_errors = normal + incident_errors
     depth = np.where((depth == 5) & (rng.random(n) > 0.7**pay_errors), 4, depth)
 
@@ -147,7 +155,7 @@ def draw_sessions(rng: np.random.Generator, n: int) -> Sessions:
         ship_errors=ship_errors.astype(np.int64),
         pay_errors=pay_errors.astype(np.int64),
         incident_errors=incident_errors.astype(np.int64),
-        incident=incident,
+        incident=hit,
         category=rng.integers(0, len(CATEGORIES), n),
         term=rng.integers(0, len(SEARCH_TERMS), n),
     )

@@ -4,7 +4,8 @@ A session is a fixed sequence of slots, each repeated a drawn number of times:
 home, account (0/1), help (0/1), browse rounds (listing page, product page) x r,
 checkout (cart, or cart/shipping alternating 1 + loops times), payment, confirmation.
 `friction_counts` then counts each friction kind per session and touchpoint, where
-truth.py attributes it.
+truth.py attributes it. With `core_columns`, friction that only page, target, x, y, load_ms
+or value would show (slow loads, click bursts, dead clicks, empty searches) never happens.
 """
 
 from __future__ import annotations
@@ -67,6 +68,9 @@ _RATES: dict[str, tuple[float, ...]] = {
     "double_click": (0.05,) * 10 + (0.0,),
     "slow_triple_click": (0.04,) * 10 + (0.0,),
 }
+# Seen only through an optional column, or through click events, which core-column logs lack.
+_NEEDS_OPTIONAL_COLUMNS = ("slow_load", "rage_click", "dead_click", "double_click", "slow_triple_click")
+_CORE_RATES = {**_RATES, **{kind: (0.0,) * len(_RATES[kind]) for kind in _NEEDS_OPTIONAL_COLUMNS}}
 _CLICKS_MEAN = (1.5, 1.6, 1.8, 1.9, 1.5, 2.1, 2.1, 1.0, 1.5, 1.3, 0.0)
 _SLOW_LOAD_BY_PLATFORM = (1.0, 0.8, 1.5)
 QUICK_BACK_RATE = 0.05  # per listing step: a product opened and closed at once
@@ -133,7 +137,9 @@ def _bernoulli(rng: np.random.Generator, rates: tuple[float, ...], touchpoint: I
     return _chance(rng, len(touchpoint)) < np.asarray(rates, dtype=np.float32)[touchpoint]
 
 
-def draw_steps(rng: np.random.Generator, s: Sessions) -> Steps:
+def draw_steps(rng: np.random.Generator, s: Sessions, core_columns: bool = False) -> Steps:
+    """The visits of sessions `s`; the draws are the same with or without `core_columns`."""
+    rates = _CORE_RATES if core_columns else _RATES
     layout = _layout(s)
     grid = expand(layout)
     session, slot, pos = grid.parent, grid.slot, grid.pos
@@ -143,7 +149,7 @@ def draw_steps(rng: np.random.Generator, s: Sessions) -> Steps:
     # Touchpoint and page of each visit.
     listing = (slot == 3) & (pos % 2 == 0)
     is_search = listing & (_chance(rng, n) < 0.35)
-    no_results = is_search & (_chance(rng, n) < NO_RESULTS_RATE)
+    no_results = is_search & (_chance(rng, n) < (0.0 if core_columns else NO_RESULTS_RATE))
     touchpoint = np.select(
         [
             slot == 0,
@@ -180,21 +186,21 @@ def draw_steps(rng: np.random.Generator, s: Sessions) -> Steps:
 
     # Page loads and reading time: normal loads stay under 2.5 s, slow ones are 4-12 s.
     platform = s.platform[session]
-    slow_rate = np.asarray(_RATES["slow_load"])[touchpoint] * np.asarray(_SLOW_LOAD_BY_PLATFORM)[platform]
+    slow_rate = np.asarray(rates["slow_load"])[touchpoint] * np.asarray(_SLOW_LOAD_BY_PLATFORM)[platform]
     slow_load = _chance(rng, n) < slow_rate
     load_ms = normal_load(rng, n)
     load_ms[slow_load] = rng.uniform(4000.0, 12000.0, int(slow_load.sum()))
 
     # Clicks and click friction: never on a session's last page, so no click ends a session.
     free = ~last
-    stall = free & _bernoulli(rng, _RATES["long_stall"], touchpoint)
+    stall = free & _bernoulli(rng, rates["long_stall"], touchpoint)
     stall &= _running_count(stall, session) <= MAX_STALLS
     clicks = np.where(free, _capped_poisson(rng, touchpoint), 0)
     clicks = np.where(stall, np.maximum(clicks, 1), clicks)  # a stall ends with a click on the same page
-    double = free & _bernoulli(rng, _RATES["double_click"], touchpoint)
-    triple = free & ~double & _bernoulli(rng, _RATES["slow_triple_click"], touchpoint)
-    rage = (free & _bernoulli(rng, _RATES["rage_click"], touchpoint)) * (3 + (_chance(rng, n) < 0.5))
-    dead = free & _bernoulli(rng, _RATES["dead_click"], touchpoint)
+    double = free & _bernoulli(rng, rates["double_click"], touchpoint)
+    triple = free & ~double & _bernoulli(rng, rates["slow_triple_click"], touchpoint)
+    rage = (free & _bernoulli(rng, rates["rage_click"], touchpoint)) * (3 + (_chance(rng, n) < 0.5))
+    dead = free & _bernoulli(rng, rates["dead_click"], touchpoint)
 
     # Checkout: errors and the submit that passes happen on the last shipping visit and at payment.
     last_shipping = (slot == 4) & (pos == layout[session, 4] - 1) & (touchpoint == SHIPPING)

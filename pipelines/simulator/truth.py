@@ -1,6 +1,7 @@
 """The ground truth: how the friction a session meets sets its probability of dissatisfaction.
 
-    logit = BASE + sum over touchpoints of contrib_<tp> + contrib_context
+    logit = base + sum over touchpoints of contrib_<tp> + contrib_context
+    base = BASE, plus a profile's drift in time (pipelines/simulator/profiles.py)
     p = sigmoid(logit);  y ~ Bernoulli(p) is the only noise.
 
 A touchpoint's contribution sums, over friction kinds, `weight x log2(1 + count there)`: the
@@ -88,12 +89,12 @@ CONTEXT_WEIGHTS = MappingProxyType(
 )
 
 
-def weight_matrix() -> FloatArray:
+def weight_matrix(payment_error_weight: float = PAYMENT_ERROR_WEIGHT) -> FloatArray:
     """[kind, touchpoint] -> weight; zero where a kind cannot occur."""
     weights = np.zeros((len(KINDS), N_TOUCHPOINTS))
     for k, kind in enumerate(KINDS[:-1]):
         weights[k] = WEIGHTS[kind]
-    weights[KINDS.index("error"), PAYMENT] = PAYMENT_ERROR_WEIGHT
+    weights[KINDS.index("error"), PAYMENT] = payment_error_weight
     loop = KINDS.index("checkout_loop")
     weights[loop] = 0.0
     weights[loop, [CART, SHIPPING]] = WEIGHTS["checkout_loop"] / 2
@@ -102,9 +103,11 @@ def weight_matrix() -> FloatArray:
     return weights
 
 
-def touchpoint_contributions(counts: npt.NDArray[Any]) -> FloatArray:
+def touchpoint_contributions(
+    counts: npt.NDArray[Any], payment_error_weight: float = PAYMENT_ERROR_WEIGHT
+) -> FloatArray:
     """(kinds x sessions x touchpoints) counts -> (sessions x touchpoints) log-odds."""
-    weights = weight_matrix()
+    weights = weight_matrix(payment_error_weight)
     # log2(1 + c) looked up for the small integer counts: the same values, without a log per cell.
     log2_1p = np.log2(1.0 + np.arange(int(counts.max(initial=0)) + 1))
     total = np.zeros(counts.shape[1:], dtype=np.float64)

@@ -17,6 +17,7 @@ __all__ = [
     "EVENTS",
     "LABEL_EVENTS",
     "PAGES",
+    "PAGE_TOUCHPOINT",
     "PLATFORMS",
     "TARGETS",
     "TOUCHPOINTS",
@@ -213,3 +214,14 @@ RAGE_TARGET, DEAD_TARGET, LOOKALIKE_TARGET = _column(3), _column(4), _column(5)
 _index = np.arange(len(TARGETS))
 TARGET_X: npt.NDArray[np.float64] = (80 + (_index * 373) % 1120).astype(np.float64)
 TARGET_Y: npt.NDArray[np.float64] = (60 + (_index * 211) % 680).astype(np.float64)
+
+# [page code] -> touchpoint code, as the default taxonomy maps each page.
+PAGE_TOUCHPOINT: npt.NDArray[np.int8] = np.array(
+    [
+        *(HOME, CART, SHIPPING, PAYMENT, CONFIRMATION, ACCOUNT, ACCOUNT, HELP, HELP, HELP, HELP),
+        *(CATALOG,) * len(CATEGORIES),
+        *(SEARCH,) * (len(SEARCH_TERMS) + len(TYPO_TERMS)),
+        *(PRODUCT,) * N_PRODUCTS,
+    ],
+    dtype=np.int8,
+)

@@ -184,7 +184,7 @@ def test_same_seed_same_bytes_and_other_seeds_differ(tmp_path: Path) -> None:
     again = sha256s(write_world(simulate(400, seed=3), tmp_path / "b"))
     other = sha256s(write_world(simulate(400, seed=4), tmp_path / "c"))
     assert first == again
-    assert set(first) == {"events", "surveys", "truth", "config"}
+    assert set(first) == {"events", "surveys", "truth", "world", "config"}
     for name in ("events", "surveys", "truth"):
         assert first[name] != other[name]
 
