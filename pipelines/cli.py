@@ -64,7 +64,7 @@ def simulate(
     sessions: Annotated[
         int | None,
         typer.Option(
-            "--sessions", min=1, help="Sessions to simulate [default: the profile's, 20,000 or 3,000]"
+            "--sessions", min=1, help="Sessions to simulate (default: the profile's, 20,000 or 3,000)"
         ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same bytes)")] = 0,

@@ -301,9 +301,10 @@ def write_world(world: World, out_dir: Path) -> dict[str, Path]:
         [c for c in world.events.columns if c in (*CORE_COLUMNS, *OPTIONAL_COLUMNS)],
         [c for c in world.events.columns if c in CONTEXT_COLUMNS],
         meta["label_events"],
-        # Alt worlds leave the touchpoints and signals to `friction init`.
-        naming if world.vocabulary == "default" else None,
+        naming,
         clicks=not world.profile.core_columns,
+        # Alt worlds leave the touchpoints and signals to `friction init`.
+        map_names=world.vocabulary == "default",
     )
     return {
         "events": write_parquet(world.events, out_dir / "events.parquet"),

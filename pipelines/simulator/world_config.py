@@ -27,11 +27,12 @@ def config_text(
     columns: Sequence[str],
     context: Sequence[str],
     label_events: Sequence[str],
-    rules: Naming | None = None,
+    naming: Naming | None = None,
     clicks: bool = True,
+    map_names: bool = True,
 ) -> str:
-    """The config for events with these canonical and context columns; `rules`: the naming
-    to write a rule for each of its names (None: pages or `friction init` map them)."""
+    """The config for events with these canonical and context columns, named by `naming`
+    (None: the generator's names at pages), with a rule per name if `map_names`."""
     mapping = "".join(f'{column} = "{column}"\n' for column in columns)
     text = f"""# Written by `friction simulate`: processes events.parquet in this folder as it is.
 [events]
@@ -43,7 +44,17 @@ def config_text(
 kind = "event"
 events = [{_strings(label_events)}]
 """
-    return text if rules is None else text + _taxonomy_text(rules, clicks)
+    if naming is None:
+        return text
+    if not map_names:
+        return text + _UNMAPPED
+    return text + _taxonomy_text(naming, clicks)
+
+
+_UNMAPPED = """
+# No [touchpoints] rules and no [signals] names: these event names are unfamiliar on purpose,
+# and every event is `other` until `friction init` drafts them. world.json has the truth.
+"""
 
 
 def _taxonomy_text(naming: Naming, clicks: bool) -> str:
