@@ -6,8 +6,8 @@
                 event names (errors) and timing (stalls, quick backs, loops). The base rate
                 drifts up, and a 3-week payment incident sits in the middle of the range.
 
-A profile changes the world, never its draws' order: the default profile is the world the
-simulator always wrote, byte for byte.
+The default profile makes exactly the draws the simulator always made, so its world is the
+one it always wrote, byte for byte.
 """
 
 from __future__ import annotations

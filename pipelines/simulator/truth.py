@@ -9,7 +9,8 @@ first occurrence costs exactly `weight` log-odds, later ones a little less each 
 and more friction never lowers p. Every count is what the standard rule finds in the raw
 events, at the touchpoint named below, so p is a function of per-session features:
 
-    error               an `error` event, where it happens (at payment it weighs more)
+    error               an `error` event, where it happens (at payment it weighs more);
+                        named per touchpoint in worlds without pages (naming.py)
     slow_load           a `page_view` with load_ms > 3000, at its page
     rage_click          a burst of >= 3 clicks on one target, < 1 s apart, within 30 px
     dead_click          a click followed by no event for > 2.5 s
