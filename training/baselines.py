@@ -4,6 +4,8 @@
   frustrated with >= 2 rage clicks, >= 3 errors, or 1 rage click and 2 errors, counted over
   the session's touchpoints. For non-negative counts R, E that rule is exactly 3R + 2E >= 6,
   so the weighted count (3R + 2E) / 6 ranks sessions and is >= 1 exactly when flagged.
+  Data without click targets or positions has no rage clicks: the rule then counts what
+  exists (errors alone, R = 0) and says so; with neither count it is skipped, never fatal.
 - Logistic regression on the same features (numerics standardized, context one-hot).
 - Oracle: the simulator's true probability, matched by session id.
 """
@@ -29,6 +31,7 @@ __all__ = [
     "rule_flag",
     "rule_flagged",
     "rule_score",
+    "rule_signals",
 ]
 
 RAGE_SUFFIX = "__rage_clicks"
@@ -43,20 +46,30 @@ def rule_columns(columns: list[str], suffix: str) -> list[str]:
     return per_touchpoint or found
 
 
+_RULE_SIGNALS = {RAGE_SUFFIX: "rage clicks", ERROR_SUFFIX: "errors"}
+
+
+def rule_signals(columns: list[str]) -> list[str]:
+    """The rule's signals that the table has counts for ("rage clicks", "errors"); empty when
+    the rule cannot be computed."""
+    return [name for suffix, name in _RULE_SIGNALS.items() if rule_columns(columns, suffix)]
+
+
 def _total(table: pd.DataFrame, suffix: str) -> np.ndarray:
     names = rule_columns([str(c) for c in table.columns], suffix)
-    if not names:
-        raise SchemaError(
-            f"the rule baseline needs friction counts: no column ends with `{suffix}` "
-            f"(expected e.g. `payment{suffix}`)"
-        )
     counts = table[names].to_numpy(dtype=np.float64, na_value=0.0)
     total: np.ndarray = np.nan_to_num(counts, nan=0.0).sum(axis=1)
     return total
 
 
 def rule_score(table: pd.DataFrame) -> np.ndarray:
-    """Weighted count of frustration signals, (3 * rage clicks + 2 * errors) / 6."""
+    """Weighted count of frustration signals, (3 * rage clicks + 2 * errors) / 6, over the
+    signals the table has (a missing one counts 0)."""
+    if not rule_signals([str(c) for c in table.columns]):
+        raise SchemaError(
+            f"the rule baseline needs friction counts: no column ends with `{RAGE_SUFFIX}` or "
+            f"`{ERROR_SUFFIX}` (expected e.g. `payment{ERROR_SUFFIX}`)"
+        )
     return (3.0 * _total(table, RAGE_SUFFIX) + 2.0 * _total(table, ERROR_SUFFIX)) / 6.0
 
 

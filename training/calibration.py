@@ -1,13 +1,15 @@
-"""Fit the calibrator on the validation slice (never on the holdout).
+"""Fit the calibrator on out-of-fold raw scores (never on what it will be evaluated on).
 
-`auto` picks isotonic or Platt by out-of-fold log loss on the validation slice (2-fold
-cross-fitting), then refits the winner on the whole slice. Isotonic is flexible and wins with
-many sessions; Platt's two parameters win when the slice is small. Below
+Training hands it cross-fitted predictions that span the training range (the backtests' test
+blocks), not the latest window alone: a calibrator fitted on a window inside an incident
+learns the incident's base rate and applies it to calm months.
+
+`auto` picks `none` (the booster's own sigmoid), isotonic or Platt by out-of-fold log loss
+on those scores (2-fold cross-fitting), then refits the winner on all of them. Isotonic is
+flexible and wins with many sessions; Platt's two parameters win when they are few. Below
 `ISOTONIC_MIN_SESSIONS` isotonic is not chosen whatever its out-of-fold score: its end steps
-rest on a handful of sessions and reach 0 or 1, and two folds rarely catch it. On the
-simulator (6 k-session worlds, 4 seeds) it scored better out of fold yet lost on every
-holdout (log loss 0.41-0.46 vs Platt's 0.39-0.41), with risks of 1.0 for sessions 93 %
-dissatisfied; at 1.6 k validation sessions too (0.428 vs 0.383).
+rest on a handful of sessions and reach 0 or 1, and two folds rarely catch it (on the
+simulator it scored better out of fold yet lost on the holdout).
 """
 
 from __future__ import annotations
@@ -20,10 +22,15 @@ from sklearn.isotonic import IsotonicRegression
 from models.calibrator import Calibrator, sigmoid
 from training.metrics import log_loss
 
-__all__ = ["ISOTONIC_MIN_SESSIONS", "choose_calibrator", "fit_isotonic", "fit_platt"]
+__all__ = ["ISOTONIC_MIN_SESSIONS", "choose_calibrator", "fit_identity", "fit_isotonic", "fit_platt"]
 
 # Validation sessions `auto` needs before it may pick isotonic (see the module docstring).
 ISOTONIC_MIN_SESSIONS = 5_000
+
+
+def fit_identity(raw: np.ndarray, y: np.ndarray) -> Calibrator:
+    """No calibration: the booster's log-loss objective already gives probabilities."""
+    return Calibrator(kind="identity")
 
 
 def fit_isotonic(raw: np.ndarray, y: np.ndarray) -> Calibrator:
@@ -49,11 +56,11 @@ def fit_platt(raw: np.ndarray, y: np.ndarray, iterations: int = 50) -> Calibrato
     return Calibrator(kind="platt", a=float(w[0]), b=float(w[1]))
 
 
-_FITTERS = {"isotonic": fit_isotonic, "platt": fit_platt}
+_FITTERS = {"none": fit_identity, "isotonic": fit_isotonic, "platt": fit_platt}
 
 
 def choose_calibrator(
-    raw: np.ndarray, y: np.ndarray, choice: Literal["auto", "isotonic", "platt"], seed: int
+    raw: np.ndarray, y: np.ndarray, choice: Literal["auto", "none", "isotonic", "platt"], seed: int
 ) -> tuple[Calibrator, dict[str, float]]:
     """The calibrator to ship, and each candidate's out-of-fold log loss (empty unless `auto`)."""
     if choice != "auto":
@@ -66,6 +73,8 @@ def choose_calibrator(
             fitted = fitter(raw[fold != k], y[fold != k])
             predicted[fold == k] = fitted.apply(raw[fold == k])
         scores[name] = log_loss(y, predicted)
-    allowed = scores if len(raw) >= ISOTONIC_MIN_SESSIONS else {"platt": scores["platt"]}
+    allowed = (
+        scores if len(raw) >= ISOTONIC_MIN_SESSIONS else {k: v for k, v in scores.items() if k != "isotonic"}
+    )
     best = min(allowed, key=lambda name: allowed[name])
     return _FITTERS[best](raw, y), scores

@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from features.errors import ConfigError
 from features.schema import did_you_mean
@@ -33,10 +33,12 @@ _FIXED_PARAMETERS = frozenset(
 
 class LightGBMParams(Section):
     learning_rate: float = Field(default=0.05, gt=0.0, le=1.0)
-    # Small, regularised trees: friction risk is mostly additive over touchpoints, and on the
-    # simulator 7 leaves beat 31 (holdout ROC-AUC 0.735 vs 0.728 at 200 k sessions).
-    num_leaves: int = Field(default=7, ge=2, le=131072)
-    min_child_samples: int = Field(default=200, ge=1)
+    # "auto": capacity that fits the data (`capacity`). Friction risk is mostly additive over
+    # touchpoints, so small regularised trees; with a few thousand sessions, smaller still.
+    num_leaves: int | Literal["auto"] = Field(default="auto")
+    min_child_samples: int | Literal["auto"] = Field(default="auto")
+    # Randomised split thresholds: a strong regulariser where sessions are few, and no loss with many.
+    extra_trees: bool = True
     feature_fraction: float = Field(default=0.5, gt=0.0, le=1.0)
     bagging_fraction: float = Field(default=0.8, gt=0.0, le=1.0)
     bagging_freq: int = Field(default=1, ge=0)
@@ -48,8 +50,9 @@ class LightGBMParams(Section):
     # more rounds (5.1 s / 0.7348), "intermediate" 4.1 s / 0.7349, "advanced" 14.8 s / 0.7349.
     monotone_constraints_method: Literal["basic", "intermediate", "advanced"] = "intermediate"
     num_boost_round: int = Field(default=2000, ge=1)
-    # 0: LightGBM's default (all cores).
-    num_threads: int = Field(default=0, ge=0)
+    # 0: LightGBM's default (all cores). "auto": one thread below `capacity`'s threshold, where
+    # threads cost more in synchronisation than they bring, else all cores.
+    num_threads: int | Literal["auto"] = Field(default="auto")
     # Any other LightGBM parameter, passed through as is.
     extra: dict[str, Scalar] = Field(default_factory=dict)
 
@@ -65,9 +68,30 @@ class LightGBMParams(Section):
             )
         return extra
 
-    def to_lightgbm(self) -> dict[str, Any]:
-        params = self.model_dump(exclude={"num_boost_round", "extra"})
-        return {**params, **self.extra}
+    @field_validator("num_leaves", "min_child_samples", "num_threads")
+    @classmethod
+    def _at_least(cls, value: int | str, info: ValidationInfo) -> int | str:
+        least = {"num_leaves": 2, "min_child_samples": 1, "num_threads": 0}[str(info.field_name)]
+        if isinstance(value, int) and value < least:
+            raise ValueError(f'must be an integer >= {least} or "auto"')
+        return value
+
+    def capacity(self, sessions: int) -> dict[str, int]:
+        """`num_leaves`, `min_child_samples` and `num_threads` for a fit on `sessions` rows.
+        "auto": a leaf needs about 1 % of the sessions (between 10 and 200), so a cluster of a
+        few dozen sessions can still be split off in a small data set; below 5,000 sessions
+        trees keep 3 leaves (near-additive), else 7; below 20,000 sessions one thread."""
+        leaves = self.num_leaves if self.num_leaves != "auto" else (3 if sessions < 5_000 else 7)
+        child = self.min_child_samples
+        if child == "auto":
+            child = int(min(200, max(10, sessions // 100)))
+        threads = self.num_threads if self.num_threads != "auto" else (1 if sessions < 20_000 else 0)
+        return {"num_leaves": int(leaves), "min_child_samples": int(child), "num_threads": int(threads)}
+
+    def to_lightgbm(self, sessions: int) -> dict[str, Any]:
+        exclude = {"num_boost_round", "extra", "num_leaves", "min_child_samples", "num_threads"}
+        params = self.model_dump(exclude=exclude)
+        return {**params, **self.capacity(sessions), **self.extra}
 
 
 class TuneConfig(Section):
@@ -88,8 +112,18 @@ class GateConfig(Section):
 
 class TrainConfig(Section):
     seed: int = 0
-    # Latest share of labelled sessions held out (by session start), user-disjoint from training.
+    # Latest share of labelled sessions held out (by session start).
     holdout_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
+    # Drop from the training period every session of a user seen in the holdout (a model for new
+    # customers). Off by default: the served model also knows a returning customer's past.
+    holdout_user_disjoint: bool = False
+    # Rolling-origin backtests over the training period (each fold learns from the past only);
+    # 0 turns them off.
+    backtest_folds: int = Field(default=4, ge=0, le=20)
+    # Bootstrap resamples of the holdout behind each metric's 95 % interval; 0 turns them off.
+    bootstrap_rounds: int = Field(default=200, ge=0, le=10_000)
+    # After evaluation, refit the shipped model on every labelled session (rounds scaled to the data).
+    refit: bool = True
     # Latest share of the remaining (training-period) sessions used for early stopping and calibration.
     validation_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
     # Also keep validation users out of train. Off by default: validation only stops boosting
@@ -100,7 +134,7 @@ class TrainConfig(Section):
     # Hold the risk non-decreasing in every friction count (errors, rage clicks, funnel
     # regressions...: `training.monotone`), so one more never lowers a session's risk.
     monotone_friction: bool = True
-    calibration: Literal["auto", "isotonic", "platt"] = "auto"
+    calibration: Literal["auto", "none", "isotonic", "platt"] = "auto"
     lightgbm: LightGBMParams = Field(default_factory=LightGBMParams)
     tune: TuneConfig = Field(default_factory=TuneConfig)
     gate: GateConfig = Field(default_factory=GateConfig)

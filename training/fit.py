@@ -12,7 +12,15 @@ from models.manifest import FeatureManifest
 from training.config import TrainConfig
 from training.monotone import monotone_constraints
 
-__all__ = ["booster_params", "fit_booster", "make_datasets", "trimmed"]
+__all__ = [
+    "booster_params",
+    "fit_booster",
+    "fit_rounds",
+    "make_dataset",
+    "make_datasets",
+    "scaled_rounds",
+    "trimmed",
+]
 
 # Parameters fixed when the binned Dataset is built (cannot change between tuning trials).
 DATASET_PARAMS = ("max_bin", "cat_smooth")
@@ -34,7 +42,7 @@ def booster_params(
         "force_col_wise": True,
         "feature_pre_filter": False,
         "verbosity": -1,
-        **config.lightgbm.to_lightgbm(),
+        **config.lightgbm.to_lightgbm(len(y_train)),
         **(overrides or {}),
     }
     if config.class_weight == "balanced":
@@ -46,6 +54,28 @@ def booster_params(
     return params
 
 
+def make_dataset(
+    x: np.ndarray,
+    y: np.ndarray,
+    manifest: FeatureManifest,
+    params: dict[str, Any],
+    reference: lgb.Dataset | None = None,
+) -> lgb.Dataset:
+    """A LightGBM Dataset of design-matrix rows; `reference`: bin as that Dataset does."""
+    binning = {k: params[k] for k in DATASET_PARAMS if k in params} | {
+        "feature_pre_filter": False,
+        "verbosity": -1,
+    }
+    return lgb.Dataset(
+        x,
+        label=y,
+        reference=reference,
+        params=binning,
+        feature_name=manifest.names,
+        categorical_feature=manifest.categorical_indices,
+    )
+
+
 def make_datasets(
     x_train: np.ndarray,
     y_train: np.ndarray,
@@ -54,23 +84,19 @@ def make_datasets(
     manifest: FeatureManifest,
     params: dict[str, Any],
 ) -> tuple[lgb.Dataset, lgb.Dataset]:
-    binning = {k: params[k] for k in DATASET_PARAMS if k in params} | {
-        "feature_pre_filter": False,
-        "verbosity": -1,
-    }
-    names, categorical = manifest.names, manifest.categorical_indices
-    train = lgb.Dataset(
-        x_train, label=y_train, params=binning, feature_name=names, categorical_feature=categorical
-    )
-    valid = lgb.Dataset(
-        x_valid,
-        label=y_valid,
-        reference=train,
-        params=binning,
-        feature_name=names,
-        categorical_feature=categorical,
-    )
-    return train, valid
+    train = make_dataset(x_train, y_train, manifest, params)
+    return train, make_dataset(x_valid, y_valid, manifest, params, reference=train)
+
+
+def fit_rounds(train: lgb.Dataset, params: dict[str, Any], rounds: int) -> lgb.Booster:
+    """Boost a fixed number of rounds (chosen beforehand by early stopping): no validation set."""
+    return lgb.train(params, train, num_boost_round=max(1, rounds))
+
+
+def scaled_rounds(best_iteration: int, fitted_on: int, sessions: int, ceiling: int) -> int:
+    """Rounds for a fit on `sessions` rows, from the rounds early stopping chose on `fitted_on`:
+    in proportion to the data (each round takes a smaller step per session with more of them)."""
+    return int(min(ceiling, max(1, round(best_iteration * sessions / max(fitted_on, 1)))))
 
 
 def fit_booster(

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from features.errors import SchemaError
 from models.manifest import FeatureManifest, feature_columns
 from tests.training.conftest import fast_config, world
-from training.baselines import fit_logistic, oracle_scores, rule_flag, rule_score
+from training.baselines import fit_logistic, oracle_scores, rule_flag, rule_score, rule_signals
 from training.data import labelled_sessions
 from training.metrics import binary_metrics
 from training.train import TrainResult
@@ -43,9 +43,19 @@ def test_rule_falls_back_to_session_totals() -> None:
     np.testing.assert_array_equal(rule_flag(table), [False, True])
 
 
-def test_rule_needs_friction_counts() -> None:
-    with pytest.raises(SchemaError, match=r"no column ends with `__rage_clicks`"):
-        rule_score(pd.DataFrame({"cart__errors": [1.0]}))
+def test_rule_counts_errors_alone_when_there_are_no_rage_clicks() -> None:
+    # Event names only: no click target or position, so no rage clicks can be counted.
+    table = pd.DataFrame({"cart__errors": [0.0, 2.0, 3.0], "payment__errors": [1.0, 1.0, 0.0]})
+    assert rule_signals(list(table.columns)) == ["errors"]
+    np.testing.assert_allclose(rule_score(table), [2 / 6, 6 / 6, 6 / 6])
+    np.testing.assert_array_equal(rule_flag(table), [False, True, True])
+
+
+def test_rule_needs_some_friction_count() -> None:
+    table = pd.DataFrame({"cart__visits": [1.0]})
+    assert rule_signals(list(table.columns)) == []
+    with pytest.raises(SchemaError, match=r"no column ends with `__rage_clicks` or `__errors`"):
+        rule_score(table)
 
 
 def test_logistic_regression_learns_the_synthetic_signal() -> None:
