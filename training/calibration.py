@@ -40,17 +40,27 @@ def fit_isotonic(raw: np.ndarray, y: np.ndarray) -> Calibrator:
 
 def fit_platt(raw: np.ndarray, y: np.ndarray, iterations: int = 50) -> Calibrator:
     """p = sigmoid(a * raw + b) by Newton's method, with Platt's smoothed targets
-    ((n+ + 1) / (n+ + 2) and 1 / (n- + 2)) so that separable scores keep finite parameters."""
+    ((n+ + 1) / (n+ + 2) and 1 / (n- + 2)) so that separable scores keep finite parameters.
+    Each step is halved until the log loss falls: from the identity, a full Newton step on
+    overconfident scores (saturated probabilities, a near-flat Hessian) overshoots and diverges."""
     design = np.column_stack([np.asarray(raw, dtype=np.float64), np.ones(len(raw))])
     y = np.asarray(y, dtype=np.float64)
     positives = y.sum()
     y = np.where(y > 0.5, (positives + 1.0) / (positives + 2.0), 1.0 / (len(y) - positives + 2.0))
     w = np.array([1.0, 0.0])  # start at the identity: the booster's own probabilities
+    loss = log_loss(y, sigmoid(design @ w))
     for _ in range(iterations):
         p = sigmoid(design @ w)
         hessian = design.T @ (design * (p * (1.0 - p))[:, None]) + 1e-9 * np.eye(2)
         step = np.linalg.solve(hessian, design.T @ (y - p))
-        w = w + step
+        for _ in range(40):
+            trial = log_loss(y, sigmoid(design @ (w + step)))
+            if trial <= loss:
+                break
+            step = step / 2.0
+        else:
+            break  # no step lowers the loss: converged as far as floating point goes
+        w, loss = w + step, trial
         if np.max(np.abs(step)) < 1e-10:
             break
     return Calibrator(kind="platt", a=float(w[0]), b=float(w[1]))

@@ -23,7 +23,7 @@ def weekly_table(start: pd.Series, label: np.ndarray, risk: np.ndarray, part: np
     """One row per (part, calendar week starting Monday): sessions, label rate and the risk's
     mean, median and 90th percentile."""
     when = pd.to_datetime(start, utc=True)
-    week = (when.dt.tz_localize(None).dt.normalize() - pd.to_timedelta(when.dt.weekday, unit="D")).dt.date
+    week = (when.dt.tz_localize(None).dt.normalize() - pd.to_timedelta(when.dt.day_of_week, unit="D")).dt.date
     frame = pd.DataFrame(
         {"part": part, "week": week.to_numpy(), "label": label, "risk": risk}, index=np.arange(len(label))
     )

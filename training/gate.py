@@ -1,5 +1,10 @@
-"""The challenger gate: re-score champion and challenger on the challenger's holdout (the
-newest sessions) and let the challenger through only if it is better by the margin."""
+"""The challenger gate: score champion and challenger on the challenger's holdout (the
+newest sessions) and let the challenger through only if it is better by the margin.
+
+The challenger that ships was refit on every labelled session, its holdout included, so it is
+not re-scored there: its figure is the evaluated model's risk on those sessions, which never
+saw them (the `HOLDOUT_RISK` column the training run stores beside the holdout rows).
+The champion learnt from older data, and is re-scored."""
 
 from __future__ import annotations
 
@@ -13,7 +18,9 @@ from models.errors import FeatureMismatchError
 from training.config import GateConfig
 from training.metrics import binary_metrics
 
-__all__ = ["GateDecision", "gate", "holdout_score"]
+__all__ = ["HOLDOUT_RISK", "GateDecision", "gate", "holdout_score", "with_holdout_risk"]
+
+HOLDOUT_RISK = "evaluated_risk"
 
 LOWER_IS_BETTER = frozenset({"log_loss", "brier"})
 
@@ -27,17 +34,31 @@ class GateDecision:
     champion: float | None = None
 
 
+def with_holdout_risk(holdout: pd.DataFrame, risk: np.ndarray) -> pd.DataFrame:
+    """The holdout rows with the evaluated model's risk beside them, as the gate reads them."""
+    return pd.concat([holdout, pd.DataFrame({HOLDOUT_RISK: risk}, index=holdout.index)], axis=1)
+
+
 def holdout_score(model: FrictionModel, holdout: pd.DataFrame, metric: str) -> float:
     """One metric of a model's calibrated risk on labelled holdout rows (extra columns ignored)."""
     y = holdout["label"].to_numpy(dtype=np.float64)
-    return binary_metrics(y, model.predict_proba(holdout, strict=False), top_fractions=())[metric]
+    rows = holdout.drop(columns=[HOLDOUT_RISK], errors="ignore")
+    return binary_metrics(y, model.predict_proba(rows, strict=False), top_fractions=())[metric]
+
+
+def _challenger_score(challenger: FrictionModel, holdout: pd.DataFrame, metric: str) -> float:
+    if HOLDOUT_RISK not in holdout.columns:  # a run from before the refit: its model never saw them
+        return holdout_score(challenger, holdout, metric)
+    y = holdout["label"].to_numpy(dtype=np.float64)
+    risk = holdout[HOLDOUT_RISK].to_numpy(dtype=np.float64)
+    return binary_metrics(y, risk, top_fractions=())[metric]
 
 
 def gate(
     challenger: FrictionModel, champion: FrictionModel | None, holdout: pd.DataFrame, config: GateConfig
 ) -> GateDecision:
     metric = config.metric
-    new = holdout_score(challenger, holdout, metric)
+    new = _challenger_score(challenger, holdout, metric)
     if champion is None:
         return GateDecision(True, "no champion yet: the first version becomes champion", metric, new)
     try:

@@ -37,7 +37,8 @@ from features.digests import file_sha256
 from models.artifact import FrictionModel
 from training.config import GateConfig, TrainConfig
 from training.errors import RegistryError
-from training.gate import gate
+from training.evaluate import MODEL
+from training.gate import gate, with_holdout_risk
 from training.plots import write_plots
 from training.train import TrainResult
 
@@ -226,7 +227,8 @@ def _write_evaluation(result: TrainResult, folder: Path) -> None:
     result.evaluation.table.rename_axis("scorer").to_csv(folder / "metrics_table.csv")
     result.evaluation.segments.to_csv(folder / "segments.csv", index=False)
     result.importance.to_csv(folder / "feature_importance.csv", index=False)
-    result.holdout.to_parquet(folder / Path(HOLDOUT_ARTIFACT).name, index=False)
+    holdout = with_holdout_risk(result.holdout, result.holdout_scores[MODEL])
+    holdout.to_parquet(folder / Path(HOLDOUT_ARTIFACT).name, index=False)
 
 
 def log_training(

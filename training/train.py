@@ -49,12 +49,10 @@ from training.fit import (
 from training.splits import split_positions
 from training.tune import tune
 
-__all__ = ["FIT_STAGE", "HOLDOUT_RISK", "TrainResult", "train"]
+__all__ = ["FIT_STAGE", "TrainResult", "train"]
 
 # The timing key of LightGBM's own work (binning + boosting); everything else is overhead.
 FIT_STAGE = "lightgbm_fit"
-# The holdout frame's column with the evaluated model's calibrated risk (the gate reads it).
-HOLDOUT_RISK = "evaluated_risk"
 
 
 @dataclass(frozen=True)
@@ -187,9 +185,6 @@ def train(
             bootstrap_rounds=config.bootstrap_rounds,
             backtest=backtest.folds,
         )
-        # What the promotion gate compares: the evaluated model's risk on sessions it never saw.
-        risk = pd.DataFrame({HOLDOUT_RISK: scorers[MODEL].scores}, index=holdout.index)
-        holdout = pd.concat([holdout, risk], axis=1)
     evaluated = {
         "train_sessions": len(train_at),
         "rounds": booster.current_iteration(),

@@ -154,7 +154,7 @@ def run(scale: float) -> list[dict[str, Any]]:
     ]
     numeric = [f.name for f in product.manifest.features if f.kind == "numeric"]
     plain = rows_explained[numeric].to_numpy(np.float64)
-    product_params = LightGBMParams(num_threads=THREADS).to_lightgbm()
+    product_params = LightGBMParams(num_threads=THREADS).to_lightgbm(1_000_000)
     shapes = {
         "product": (product_params, product.booster.num_trees()),
         "deep": ({"num_leaves": 255, "max_depth": 10, "learning_rate": 0.05, "min_data_in_leaf": 20}, 300),

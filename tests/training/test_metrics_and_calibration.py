@@ -86,12 +86,18 @@ def test_isotonic_matches_scikit_learn_and_round_trips_through_json(rng: np.rand
     np.testing.assert_array_equal(again.apply(probe), fitted.apply(probe))
 
 
-def test_auto_prefers_platt_on_a_small_slice_and_isotonic_on_a_bent_one(rng: np.random.Generator) -> None:
-    raw = rng.normal(0.0, 1.0, 300)
+def test_auto_keeps_calibrated_scores_rescales_bad_ones_and_bends_with_isotonic(
+    rng: np.random.Generator,
+) -> None:
+    raw = rng.normal(0.0, 1.0, 2_000)
     y = (rng.random(raw.size) < sigmoid(raw)).astype(float)
     chosen, scores = choose_calibrator(raw, y, "auto", seed=0)
+    assert set(scores) == {"none", "isotonic", "platt"}
+    assert chosen.kind == "identity"  # already probabilities: `none` is a valid choice
+    overconfident = 3.0 * raw
+    chosen, scores = choose_calibrator(overconfident, y, "auto", seed=0)
     assert chosen.kind == "platt"
-    assert set(scores) == {"isotonic", "platt"}
+    assert scores["platt"] < scores["none"]
     raw = rng.normal(0.0, 2.0, 50_000)
     bent = np.where(raw > 0, 0.9, 0.1)  # a step no sigmoid can follow
     y = (rng.random(raw.size) < bent).astype(float)

@@ -107,4 +107,4 @@ def test_bad_monotone_settings_name_the_key(table: dict[str, object], expected: 
 
 def test_the_method_reaches_the_booster() -> None:
     config = train_config_from({"lightgbm": {"monotone_constraints_method": "advanced"}})
-    assert config.lightgbm.to_lightgbm()["monotone_constraints_method"] == "advanced"
+    assert config.lightgbm.to_lightgbm(1_000)["monotone_constraints_method"] == "advanced"

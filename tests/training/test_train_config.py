@@ -67,7 +67,7 @@ def test_a_full_table_sets_every_section() -> None:
     assert config.calibration == "platt"
     assert config.segments == ["platform"]
     assert (config.lightgbm.num_leaves, config.lightgbm.num_boost_round) == (5, 40)
-    assert config.lightgbm.to_lightgbm()["max_depth"] == 4
+    assert config.lightgbm.to_lightgbm(1_000)["max_depth"] == 4
     assert (config.bands.medium, config.bands.high) == (0.1, 0.3)
     assert (config.gate.metric, config.gate.margin) == ("log_loss", 0.01)
     assert config.validation_fraction == TrainConfig().validation_fraction  # unset keys keep defaults
@@ -104,12 +104,12 @@ def test_unknown_keys_are_named_with_a_hint(table: dict[str, object], expected: 
 BAD_VALUES = [
     (
         {"lightgbm": {"num_leaves": 0}},
-        "`train.lightgbm.num_leaves`: Input should be greater than or equal to 2 (got 0)",
+        '`train.lightgbm.num_leaves`: must be an integer >= 2 or "auto" (got 0)',
     ),
     ({"holdout_fraction": 1.5}, "`train.holdout_fraction`: Input should be less than 1 (got 1.5)"),
     (
         {"calibration": "isotonik"},
-        "`train.calibration`: Input should be 'auto', 'isotonic' or 'platt' (got 'isotonik') "
+        "`train.calibration`: Input should be 'auto', 'none', 'isotonic' or 'platt' (got 'isotonik') "
         "(did you mean `isotonic`?)",
     ),
     ({"segments": "platform"}, "`train.segments`: Input should be a valid list (got 'platform')"),
@@ -193,7 +193,7 @@ def test_cli_train_refuses_a_bad_train_table_in_one_line_before_reading_features
     assert result.stderr.strip().splitlines() == [
         f"friction train: error: {config}: unknown key `train.lightgbm.num_leafs` "
         "(did you mean `num_leaves`?); allowed here: bagging_fraction, bagging_freq, cat_smooth, extra, "
-        "feature_fraction, lambda_l2, learning_rate, max_bin, min_child_samples, "
+        "extra_trees, feature_fraction, lambda_l2, learning_rate, max_bin, min_child_samples, "
         "monotone_constraints_method, num_boost_round, num_leaves, num_threads"
     ]
 
