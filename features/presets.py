@@ -11,9 +11,12 @@ cannot express is *derived* into virtual columns first: GA4 keeps the session id
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -21,7 +24,7 @@ import pyarrow.compute as pc
 from features.config import CANONICAL_COLUMNS, EventsConfig, TimestampUnit
 from features.errors import SchemaError
 
-__all__ = ["PRESETS", "ColumnPlan", "Preset", "expand_key_values", "plan_columns"]
+__all__ = ["PRESETS", "ColumnPlan", "Preset", "expand_key_values", "nested_field", "plan_columns"]
 
 Derive = Callable[[pd.DataFrame], dict[str, pd.Series]]
 
@@ -82,6 +85,69 @@ def expand_key_values(values: pd.Series, keys: Sequence[str]) -> dict[str, pd.Se
         first = found[~found.index.duplicated()].astype("str")
         out[key] = first.reindex(range(len(values))).set_axis(values.index).rename(f"{values.name}.{key}")
     return out
+
+
+def nested_field(columns: Mapping[str, pd.Series], path: str) -> pd.Series | None:
+    """The text at a dotted `path` inside a column, or None when no column starts the path.
+
+    The longest column name that prefixes the path is taken (`unstruct_event` for
+    `unstruct_event.data.data.type`); the rest of the path is walked in each value: JSON
+    text (Snowplow's enriched TSV keeps `unstruct_event` and `contexts` as JSON), parsed
+    records, or a list of `{key, value}` records (GA4's `event_params.search_term`). A list
+    is indexed by a number in the path. Missing where the path leads nowhere.
+    """
+    parts = path.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        head = ".".join(parts[:cut])
+        if head in columns:
+            values, rest = columns[head], parts[cut:]
+            if len(rest) == 1 and _is_key_values(values):
+                return expand_key_values(values.rename(head), rest)[rest[0]].rename(path)
+            return _walk(values, rest).rename(path)
+    return None
+
+
+def _is_key_values(values: pd.Series) -> bool:
+    dtype = values.dtype
+    if isinstance(dtype, pd.ArrowDtype):
+        kind = dtype.pyarrow_dtype
+        return bool(
+            (pa.types.is_list(kind) or pa.types.is_large_list(kind))
+            and pa.types.is_struct(kind.value_type)
+            and kind.value_type.get_field_index("key") >= 0
+        )
+    first = next((v for v in values if isinstance(v, list | np.ndarray) and len(v)), None)
+    return first is not None and isinstance(first[0], dict) and "key" in first[0]
+
+
+def _walk(values: pd.Series, path: list[str]) -> pd.Series:
+    """Each value's text at `path`, parsed once per distinct value when the values are text."""
+    if isinstance(values.dtype, pd.StringDtype) or values.dtype == object:
+        try:
+            codes, distinct = pd.factorize(values)
+        except TypeError:  # unhashable parsed records: walk each row
+            return pd.Series([_at(v, path) for v in values], index=values.index, dtype="str")
+        found = pd.Series([_at(v, path) for v in distinct] + [None], dtype="str")
+        return pd.Series(found.take(np.where(codes < 0, len(distinct), codes)).to_numpy(), index=values.index)
+    return pd.Series([_at(v, path) for v in values.to_list()], index=values.index, dtype="str")
+
+
+def _at(value: Any, path: list[str]) -> str | None:
+    if isinstance(value, str | bytes):
+        try:
+            value = json.loads(value)
+        except (ValueError, RecursionError):
+            return None
+    for part in path:
+        if isinstance(value, dict):
+            value = value.get(part)
+        elif isinstance(value, list | tuple | np.ndarray) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+    if value is None:
+        return None
+    return json.dumps(value) if isinstance(value, dict | list) else str(value)
 
 
 def _value_text(value: pa.Array) -> pa.Array:
