@@ -31,6 +31,7 @@ from features.catalog import Catalog, build_catalog
 from features.config import FrictionConfig
 from features.errors import DataQualityError, SchemaError
 from features.labels import column_labels, event_cutoff
+from features.presets import with_preset
 from features.schema import TIMESTAMP_DTYPE, did_you_mean
 from features.sessions import (
     FLOAT_COLUMNS,
@@ -182,7 +183,8 @@ class Featurizer:
     """Built once from the config (taxonomy compiled, signals chosen), then called per batch."""
 
     def __init__(self, config: FrictionConfig | None = None) -> None:
-        self.config = config if config is not None else FrictionConfig()
+        # The preset's signal names and event vocabulary, where the config leaves them unset.
+        self.config = with_preset(config if config is not None else FrictionConfig())
         self.taxonomy_: Taxonomy = load_taxonomy(self.config.touchpoints)
         self.label_events_ = frozenset(self.config.label.events)
         self._plans: dict[tuple[str, ...], _Plan] = {}

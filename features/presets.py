@@ -7,6 +7,12 @@ cannot express is *derived* into virtual columns first: GA4 keeps the session id
 `event_params` key/value list, and it is only unique per user.
 
 `plan_columns` merges a preset with `[events]`: every key the user wrote wins.
+
+A preset also speaks its vendor's vocabulary (`with_preset`): the vendor's event names for
+the friction signals (GA4 searches are `view_search_results`) where `[signals]` does not
+name them, and its standard events mapped to the journey's touchpoints (GA4's recommended
+e-commerce events, Segment's e-commerce spec, Snowplow's e-commerce actions), tried after
+every rule of the taxonomy, so a page rule or a rule the user wrote still wins.
 """
 
 from __future__ import annotations
@@ -21,10 +27,19 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.config import CANONICAL_COLUMNS, EventsConfig, TimestampUnit
+from features.config import CANONICAL_COLUMNS, EventsConfig, FrictionConfig, TimestampUnit
 from features.errors import SchemaError
+from features.taxonomy import TouchpointRule, load_taxonomy
 
-__all__ = ["PRESETS", "ColumnPlan", "Preset", "expand_key_values", "nested_field", "plan_columns"]
+__all__ = [
+    "PRESETS",
+    "ColumnPlan",
+    "Preset",
+    "expand_key_values",
+    "nested_field",
+    "plan_columns",
+    "with_preset",
+]
 
 Derive = Callable[[pd.DataFrame], dict[str, pd.Series]]
 
@@ -36,6 +51,8 @@ class Preset:
     context: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     timestamp_unit: TimestampUnit = "auto"
     derive: Derive | None = None  # raw frame -> virtual columns the candidates may name
+    signals: Mapping[str, str] = field(default_factory=dict)  # [signals] key -> the vendor's event name
+    vocabulary: Mapping[str, str] = field(default_factory=dict)  # the vendor's event name -> touchpoint
 
 
 @dataclass(frozen=True)
@@ -87,7 +104,7 @@ def expand_key_values(values: pd.Series, keys: Sequence[str]) -> dict[str, pd.Se
     return out
 
 
-def nested_field(columns: Mapping[str, pd.Series], path: str) -> pd.Series | None:
+def nested_field(columns: Mapping[str, pd.Series] | pd.DataFrame, path: str) -> pd.Series | None:
     """The text at a dotted `path` inside a column, or None when no column starts the path.
 
     The longest column name that prefixes the path is taken (`unstruct_event` for
@@ -198,12 +215,110 @@ def _segment_derive(raw: pd.DataFrame) -> dict[str, pd.Series]:
     return {"segment.type_event": call.replace(_SEGMENT_TYPES)}
 
 
+# Where the e-commerce plugin's action type sits: the warehouse loaders' column (a record in
+# JSON and Parquet, JSON text in CSV), or the self-describing JSON of the enriched TSV.
+_SNOWPLOW_ACTION_TYPE = (
+    "unstruct_event_com_snowplowanalytics_snowplow_ecommerce_snowplow_ecommerce_action_1.type",
+    "unstruct_event.data.data.type",
+)
+
+
 def _snowplow_derive(raw: pd.DataFrame) -> dict[str, pd.Series]:
-    """Structured events all have `event_name = "event"`: their action says what happened."""
-    if "event" not in raw.columns or "se_action" not in raw.columns:
-        return {}
-    action = raw["se_action"].astype("str")
-    return {"snowplow.struct_action": action.where(raw["event"].astype("str") == "struct")}
+    """Structured events all have `event = "struct"`: their action says what happened. The
+    e-commerce plugin names every action `snowplow_ecommerce_action`: its type says which."""
+    out: dict[str, pd.Series] = {}
+    if "event" in raw.columns and "se_action" in raw.columns:
+        action = raw["se_action"].astype("str")
+        out["snowplow.struct_action"] = action.where(raw["event"].astype("str") == "struct")
+    if "event_name" in raw.columns:
+        is_action = (raw["event_name"].astype("str") == "snowplow_ecommerce_action").fillna(False)
+        for path in _SNOWPLOW_ACTION_TYPE:
+            kind = raw[path] if path in raw.columns else nested_field(raw, path)
+            if kind is not None and is_action.any():
+                out["snowplow.ecommerce_action"] = kind.astype("str").where(is_action.to_numpy(dtype=bool))
+                break
+    return out
+
+
+def with_preset(config: FrictionConfig) -> FrictionConfig:
+    """The config the featurizer works with: the preset's signal event names where `[signals]`
+    leaves them unset, and its vocabulary after every taxonomy rule (the taxonomy inlined,
+    as `self_contained` does, so a model built from either config featurizes alike)."""
+    preset = PRESETS[config.events.preset]
+    if not preset.signals and not preset.vocabulary:
+        return config
+    written = config.signals.model_fields_set
+    signals = config.signals.model_copy(update={k: v for k, v in preset.signals.items() if k not in written})
+    merged = config.touchpoints.self_contained()
+    known = set(load_taxonomy(merged).touchpoints)
+    vocabulary = [
+        TouchpointRule(touchpoint=touchpoint, event=event)
+        for event, touchpoint in preset.vocabulary.items()
+        if touchpoint in known
+    ]
+    touchpoints = merged.model_copy(update={"rules": [*merged.rules, *vocabulary]})
+    return config.model_copy(update={"signals": signals, "touchpoints": touchpoints})
+
+
+# GA4's recommended events (e-commerce, search, login): support.google.com/analytics/answer/9267735
+_GA4_VOCABULARY = {
+    "view_promotion": "home",
+    "select_promotion": "home",
+    "search": "search",
+    "view_search_results": "search",
+    "view_item_list": "catalog",
+    "select_item": "catalog",
+    "view_item": "product",
+    "add_to_wishlist": "product",
+    "add_to_cart": "cart",
+    "remove_from_cart": "cart",
+    "view_cart": "cart",
+    "begin_checkout": "shipping",
+    "add_shipping_info": "shipping",
+    "add_payment_info": "payment",
+    "purchase": "confirmation",
+    "refund": "help",
+    "login": "account",
+    "sign_up": "account",
+}
+# Segment's E-commerce Spec v2 and the sign-in/sign-up events of its B2B SaaS spec.
+_SEGMENT_VOCABULARY = {
+    "Promotion Viewed": "home",
+    "Promotion Clicked": "home",
+    "Products Searched": "search",
+    "Product List Viewed": "catalog",
+    "Product List Filtered": "catalog",
+    "Product Clicked": "catalog",
+    "Product Viewed": "product",
+    "Product Added to Wishlist": "product",
+    "Product Added": "cart",
+    "Product Removed": "cart",
+    "Cart Viewed": "cart",
+    "Checkout Started": "shipping",
+    "Checkout Step Viewed": "shipping",
+    "Checkout Step Completed": "shipping",
+    "Payment Info Entered": "payment",
+    "Order Completed": "confirmation",
+    "Order Refunded": "help",
+    "Order Cancelled": "help",
+    "Signed In": "account",
+    "Signed Up": "account",
+}
+# Snowplow's e-commerce plugin action types (events are named by their type), and site search.
+_SNOWPLOW_VOCABULARY = {
+    "promo_view": "home",
+    "promo_click": "home",
+    "site_search": "search",
+    "list_view": "catalog",
+    "list_click": "catalog",
+    "product_view": "product",
+    "add_to_cart": "cart",
+    "remove_from_cart": "cart",
+    "checkout_step": "shipping",
+    "trns_error": "payment",
+    "transaction": "confirmation",
+    "refund": "help",
+}
 
 
 PRESETS: Mapping[str, Preset] = {
@@ -226,6 +341,13 @@ PRESETS: Mapping[str, Preset] = {
         },
         timestamp_unit="us",
         derive=_ga4_derive,
+        # Enhanced measurement names form submits `form_submit`; apps log crashes as `app_exception`.
+        signals={
+            "search_event": "view_search_results",
+            "submit_event": "form_submit",
+            "error_event": "app_exception",
+        },
+        vocabulary=_GA4_VOCABULARY,
     ),
     "snowplow": Preset(
         "snowplow",
@@ -233,7 +355,7 @@ PRESETS: Mapping[str, Preset] = {
             "session_id": ("domain_sessionid",),
             "user_id": ("domain_userid", "network_userid"),
             "timestamp": ("derived_tstamp", "collector_tstamp"),
-            "event": ("snowplow.struct_action", "event_name", "event"),
+            "event": ("snowplow.ecommerce_action", "snowplow.struct_action", "event_name", "event"),
             "page": ("page_urlpath", "page_url"),
             "target": ("se_label",),
             "value": ("se_value",),
@@ -245,6 +367,14 @@ PRESETS: Mapping[str, Preset] = {
             "country": ("geo_country",),
         },
         derive=_snowplow_derive,
+        # The JavaScript tracker's link click, form and error tracking plugins.
+        signals={
+            "search_event": "site_search",
+            "click_event": "link_click",
+            "submit_event": "submit_form",
+            "error_event": "application_error",
+        },
+        vocabulary=_SNOWPLOW_VOCABULARY,
     ),
     "segment": Preset(
         "segment",
@@ -265,6 +395,8 @@ PRESETS: Mapping[str, Preset] = {
             "library": ("context.library.name",),
         },
         derive=_segment_derive,
+        signals={"search_event": "Products Searched"},
+        vocabulary=_SEGMENT_VOCABULARY,
     ),
 }
 
