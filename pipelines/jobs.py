@@ -12,10 +12,11 @@ from rich.console import Console
 from rich.table import Table
 
 from features.config import FrictionConfig, load_config
-from pipelines.console import print_summary, step
+from pipelines.console import console, print_summary, step
 from pipelines.feature_table import check_built_with
 from pipelines.features_job import FeaturesSummary, run_features
 from pipelines.ingest import IngestSummary, load_events
+from pipelines.label_presence import label_presence
 from pipelines.progress import TerminalProgress
 from pipelines.simulate import simulate, write_world
 from pipelines.streaming import DEFAULT_MEMORY_BUDGET_MB
@@ -66,8 +67,12 @@ def run_validate(config_path: Path, events_path: Path, quarantine: Path | None =
     config = load_config(config_path)
     target = quarantine or default_quarantine_path(events_path)
     with step(f"Reading and validating {events_path}"):
-        _, summary = load_events(events_path, config, quarantine_path=target)
-    print_summary("friction validate", summary.as_rows())
+        events, summary = load_events(events_path, config, quarantine_path=target)
+        presence = label_presence(events, config.label)
+    del events
+    print_summary("friction validate", summary.as_rows() | (presence.as_rows() if presence else {}))
+    if presence is not None and (warning := presence.warning()) is not None:
+        console.print(warning, soft_wrap=True, markup=False, highlight=False)
     return summary
 
 

@@ -301,3 +301,25 @@ def test_a_parquet_folder_of_shards_is_read_by_content_and_names_do_not_matter(t
     (folder / "part-00000.parquet").rename(folder / "000000_0")
     pq.write_table(pa.table({"x": pa.array([], pa.int64())}), folder / ".hidden.parquet")
     assert len(read_events(folder)) == 8
+
+
+# --- A label event that never occurs is said by validate, with the rate.
+
+
+def test_validate_says_at_once_that_the_label_events_never_occur(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path, '[events]\npreset = "ga4"\n'
+    )  # the default label: support_chat, complaint
+    code, output = cli("validate", "--config", config, "--events", GA4, "--quarantine", tmp_path / "q.csv")
+    assert code == 0, output
+    line = next(line for line in output.splitlines() if line.startswith("warning:"))
+    assert line.startswith(
+        "warning: the label events never occur: `support_chat`, `complaint` in 0 of 2 sessions"
+    )
+    assert "(label rate 0.00%)" in line
+    assert "its most frequent: page_view" in line
+    config = write_config(tmp_path, '[events]\npreset = "ga4"\n[label]\nevents = ["purchase"]\n')
+    code, output = cli("validate", "--config", config, "--events", GA4, "--quarantine", tmp_path / "q.csv")
+    assert code == 0, output
+    assert "warning:" not in output
+    assert "1 of 2 (50.00%)" in output
