@@ -22,6 +22,7 @@ from features.errors import DataQualityError
 from features.events import READ_ERROR_COLUMN, normalize_events
 from features.featurize import featurize
 from pipelines.cli import app
+from pipelines.features_job import run_features
 from pipelines.ingest import load_events
 from pipelines.readers import iter_event_batches, read_events
 from pipelines.streaming import plan_memory
@@ -323,3 +324,14 @@ def test_validate_says_at_once_that_the_label_events_never_occur(tmp_path: Path)
     assert code == 0, output
     assert "warning:" not in output
     assert "1 of 2 (50.00%)" in output
+
+
+def test_gap_sessions_for_rows_without_a_session_id_are_the_same_when_streamed(tmp_path: Path) -> None:
+    config = parse_config({"events": {"preset": "ga4"}, "label": {"events": ["purchase"]}})
+    tables = {}
+    for streaming in (False, True):
+        out = tmp_path / f"streamed-{streaming}.parquet"
+        run_features(config, GA4, out, tmp_path / "q.parquet", streaming=streaming)
+        tables[streaming] = pd.read_parquet(out)
+    pd.testing.assert_frame_equal(tables[True], tables[False])
+    assert len(tables[True]) == 2
