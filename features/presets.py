@@ -223,10 +223,16 @@ _SNOWPLOW_ACTION_TYPE = (
 )
 
 
+_CLIENT_SESSION = "contexts_com_snowplowanalytics_snowplow_client_session_1"
+
+
 def _snowplow_derive(raw: pd.DataFrame) -> dict[str, pd.Series]:
     """Structured events all have `event = "struct"`: their action says what happened. The
-    e-commerce plugin names every action `snowplow_ecommerce_action`: its type says which."""
+    e-commerce plugin names every action `snowplow_ecommerce_action`: its type says which.
+    Mobile trackers keep the session in the `client_session` entity, not `domain_sessionid`."""
     out: dict[str, pd.Series] = {}
+    if (session := _client_session(raw)) is not None:
+        out["snowplow.client_session"] = session
     if "event" in raw.columns and "se_action" in raw.columns:
         action = raw["se_action"].astype("str")
         out["snowplow.struct_action"] = action.where(raw["event"].astype("str") == "struct")
@@ -238,6 +244,44 @@ def _snowplow_derive(raw: pd.DataFrame) -> dict[str, pd.Series]:
                 out["snowplow.ecommerce_action"] = kind.astype("str").where(is_action.to_numpy(dtype=bool))
                 break
     return out
+
+
+def _client_session(raw: pd.DataFrame) -> pd.Series | None:
+    """The client_session entity's session id, looked up only on rows without `domain_sessionid`:
+    in the loaders' column (a list of records) or in the enriched TSV's `contexts` JSON."""
+    column = next((str(c) for c in raw.columns if str(c).startswith(_CLIENT_SESSION)), "contexts")
+    if column not in raw.columns:
+        return None
+    missing = np.ones(len(raw), dtype=bool)
+    if "domain_sessionid" in raw.columns:
+        given = raw["domain_sessionid"].astype("str").str.strip()
+        missing = ~(given.notna() & (given != "")).to_numpy(dtype=bool)
+    if not missing.any():
+        return None
+    found = [_session_in(value) for value in raw[column][missing].tolist()]
+    out = pd.Series(None, index=raw.index, dtype="str")
+    out[missing] = found
+    return out
+
+
+def _session_in(value: Any) -> str | None:
+    """The session id in a contexts envelope (`{schema, data: [entities]}`) or a loader's list."""
+    if isinstance(value, str | bytes):
+        try:
+            value = json.loads(value)
+        except (ValueError, RecursionError):
+            return None
+    if isinstance(value, dict):  # the envelope: find the client_session entity by its schema
+        entities = value.get("data")
+        value = [
+            e.get("data")
+            for e in (entities if isinstance(entities, list) else [])
+            if isinstance(e, dict) and "/client_session/" in str(e.get("schema", ""))
+        ]
+    if isinstance(value, list | tuple | np.ndarray) and len(value) and isinstance(value[0], dict):
+        session = value[0].get("sessionId", value[0].get("session_id"))
+        return None if session is None else str(session)
+    return None
 
 
 def with_preset(config: FrictionConfig) -> FrictionConfig:
@@ -352,7 +396,7 @@ PRESETS: Mapping[str, Preset] = {
     "snowplow": Preset(
         "snowplow",
         columns={
-            "session_id": ("domain_sessionid",),
+            "session_id": ("domain_sessionid", "snowplow.client_session"),
             "user_id": ("domain_userid", "network_userid"),
             "timestamp": ("derived_tstamp", "collector_tstamp"),
             "event": ("snowplow.ecommerce_action", "snowplow.struct_action", "event_name", "event"),

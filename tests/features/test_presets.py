@@ -281,6 +281,7 @@ def test_snowplow_ecommerce_actions_are_named_by_their_type() -> None:
         "site_search",
         "transaction",
         "screen_view",
+        "refund",
     ]
     # The warehouse loaders keep the action in a column of its own, a record in JSON.
     column = "unstruct_event_com_snowplowanalytics_snowplow_ecommerce_snowplow_ecommerce_action_1"
@@ -304,9 +305,31 @@ def test_a_dotted_path_names_a_field_inside_json_text_or_key_values() -> None:
         EventsConfig(preset="snowplow", event="unstruct_event.data.data.type"),
     )
     assert events.events["event"].tolist() == ["add_to_cart", "transaction"]
-    assert events.summary.problems == {"missing event": 4}  # the rows without that field
+    assert events.summary.problems == {"missing event": 5}  # the rows without that field
     ga4 = normalize_events(
         read_events(FIXTURES / "ga4_ecommerce_export.jsonl"),
         EventsConfig(preset="ga4", target="event_params.search_term"),
     ).events
     assert ga4["target"].dropna().tolist() == ["tee"]
+
+
+def test_snowplow_mobile_sessions_come_from_the_client_session_entity() -> None:
+    events = normalized("snowplow", "snowplow_enriched.tsv")
+    assert events["session_id"].iloc[5] == "9c65e7f3-1b1c-4e35-9a8f-3a3c1e1f0b7d"  # from `contexts`
+    assert pd.isna(events["session_id"].iloc[6])  # none anywhere: sessions come from the gap
+    # The warehouse loaders' column: a list of records, read from JSON.
+    rows = [
+        {"domain_userid": "d", "derived_tstamp": "2024-03-01 10:00:00", "event_name": "screen_view"}
+        | {
+            "contexts_com_snowplowanalytics_snowplow_client_session_1": [
+                {"sessionId": "m-1", "sessionIndex": 2}
+            ]
+        },
+        {"domain_userid": "d", "domain_sessionid": "web-1", "derived_tstamp": "2024-03-01 11:00:00"}
+        | {"event_name": "page_view", "contexts_com_snowplowanalytics_snowplow_client_session_1": None},
+    ]
+    raw = pd.json_normalize(rows)
+    assert normalize_events(raw, EventsConfig(preset="snowplow")).events["session_id"].tolist() == [
+        "m-1",
+        "web-1",
+    ]

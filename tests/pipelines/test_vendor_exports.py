@@ -122,7 +122,8 @@ def test_snowplow_rows_without_domain_sessionid_agree_in_validate_and_features(t
     assert code == 0, output
     sessions = pd.read_parquet(tmp_path / "f.parquet")["session_id"].tolist()
     assert sessions == [
-        "bc2e92ec-6c2d-4c9a-8c3d-1f2e3a4b5c6d:1709294400000000",
+        "9c65e7f3-1b1c-4e35-9a8f-3a3c1e1f0b7d",  # the mobile row's client_session entity
+        "bc2e92ec-6c2d-4c9a-8c3d-1f2e3a4b5c6d:1709305200000000",  # no session anywhere: from the gap
         "c6ef3124-b53a-4b13-a233-0088f79dcbcb",
     ]
 
