@@ -33,10 +33,11 @@ class FeaturesSummary:
     seconds: float
 
     def as_rows(self) -> dict[str, Any]:
+        unidentifiable = self.ingest.rows_unidentifiable
         return {
             "rows read": self.ingest.rows_in,
             "rows quarantined": self.ingest.rows_quarantined,
-            "rows unidentifiable": self.ingest.rows_unidentifiable,
+            **({"rows unidentifiable (no user or session id)": unidentifiable} if unidentifiable else {}),
             "sessions": self.sessions,
             "features": self.features,
             "labelled sessions": self.labelled,

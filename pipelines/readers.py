@@ -318,6 +318,7 @@ def _arrow_json(source: pa.NativeFile | io.BytesIO) -> pa.Table:
     table = pa_json.read_json(source, read_options=pa_json.ReadOptions(use_threads=False))
     if _type_depth(table.schema) > MAX_JSON_DEPTH:  # the line parser finds the deep rows
         raise pa.ArrowInvalid(f"records nested deeper than {MAX_JSON_DEPTH} levels")
+    table.validate(full=True)  # Arrow keeps bytes that are not UTF-8 as text: the line parser finds them
     return table
 
 
@@ -373,7 +374,12 @@ def _parse_lines(lines: list[bytes], first_line: int, offset: int) -> pd.DataFra
         if not line.strip():
             continue
         text = line.decode("utf-8", errors="replace")
-        record, problem = _parse_line(text)
+        record: Any
+        problem: str | None
+        if "\ufffd" in text and not _is_utf8(line):
+            record, problem = None, "not valid UTF-8"
+        else:
+            record, problem = _parse_line(text)
         records.append(record if problem is None else {})
         errors.append(None if problem is None else f"line {line_no}: {problem}: {text[:_SHOWN]}")
         texts.append(None if problem is None else text)
@@ -383,6 +389,14 @@ def _parse_lines(lines: list[bytes], first_line: int, offset: int) -> pd.DataFra
         frame[RAW_LINE_COLUMN] = pd.Series(texts, dtype="str")
     frame.index = pd.RangeIndex(offset, offset + len(frame))
     return frame
+
+
+def _is_utf8(line: bytes) -> bool:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _parse_line(text: str) -> tuple[Any, str | None]:

@@ -336,3 +336,13 @@ def test_gap_sessions_for_rows_without_a_session_id_are_the_same_when_streamed(t
         tables[streaming] = pd.read_parquet(out)
     pd.testing.assert_frame_equal(tables[True], tables[False])
     assert len(tables[True]) == 2
+
+
+def test_one_json_line_that_is_not_utf8_is_quarantined_alone(tmp_path: Path) -> None:
+    lines = (FIXTURES / "events.jsonl").read_bytes().splitlines()
+    lines[1] = lines[1].replace(b"#buy", b"#b\xffy")
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    result = normalize_events(read_events(path), EventsConfig())
+    assert (result.summary.rows_kept, result.summary.rows_quarantined) == (7, 1)
+    assert result.quarantine["reason"].iloc[0].startswith("line 2: not valid UTF-8: ")
