@@ -35,6 +35,7 @@ __all__ = [
     "PRESETS",
     "ColumnPlan",
     "Preset",
+    "detect_preset",
     "expand_key_values",
     "nested_field",
     "plan_columns",
@@ -426,23 +427,47 @@ PRESETS: Mapping[str, Preset] = {
             # Segment has no session id; sessions are derived unless the app sends one.
             "session_id": ("properties.session_id", "context.sessionId", "properties.sessionId"),
             # anonymousId survives the login that sets userId, so it keeps a visit together.
-            "user_id": ("anonymousId", "userId"),
-            "timestamp": ("timestamp", "originalTimestamp", "receivedAt"),
+            # The snake_case names are the warehouse destinations' `tracks` table.
+            "user_id": ("anonymousId", "userId", "anonymous_id", "user_id"),
+            "timestamp": (
+                "timestamp",
+                "originalTimestamp",
+                "receivedAt",
+                "original_timestamp",
+                "received_at",
+            ),
             "event": ("event", "segment.type_event"),
-            "page": ("context.page.path", "properties.path", "context.page.url"),
+            "page": ("context.page.path", "properties.path", "context.page.url", "context_page_path"),
             "target": ("properties.target", "properties.element"),
-            "value": ("properties.revenue", "properties.value"),
+            "value": ("properties.revenue", "properties.value", "revenue"),
         },
         context={
-            "device_type": ("context.device.type",),
-            "campaign_medium": ("context.campaign.medium",),
-            "library": ("context.library.name",),
+            "device_type": ("context.device.type", "context_device_type"),
+            "campaign_medium": ("context.campaign.medium", "context_campaign_medium"),
+            "library": ("context.library.name", "context_library_name"),
         },
         derive=_segment_derive,
         signals={"search_event": "Products Searched"},
         vocabulary=_SEGMENT_VOCABULARY,
     ),
 }
+
+
+# Columns only the vendor's export has together: all of one set names the vendor.
+_SIGNATURES: tuple[tuple[str, frozenset[str]], ...] = (
+    ("ga4", frozenset({"event_timestamp", "event_name", "user_pseudo_id"})),
+    ("ga4", frozenset({"event_timestamp", "event_name", "event_params"})),
+    ("snowplow", frozenset({"collector_tstamp", "event_id", "domain_userid"})),
+    ("snowplow", frozenset({"collector_tstamp", "event_id", "domain_sessionid"})),
+    ("segment", frozenset({"anonymousId", "messageId", "type"})),
+    ("segment", frozenset({"anonymous_id", "received_at", "event", "context_library_name"})),  # warehouse
+)
+
+
+def detect_preset(columns: Sequence[str]) -> str:
+    """The preset whose vendor export has these raw columns (the reader's names), else "custom"."""
+    names = set(columns)
+    return next((preset for preset, signature in _SIGNATURES if signature <= names), "custom")
 
 
 def plan_columns(config: EventsConfig) -> ColumnPlan:

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from features.config import FrictionConfig, load_config
+from features.featurize import Featurizer
 from pipelines.console import console, print_summary, step
 from pipelines.feature_table import check_built_with
 from pipelines.features_job import FeaturesSummary, run_features
@@ -65,6 +66,7 @@ def run_simulate(sessions: int, seed: int, out: Path) -> dict[str, Path]:
 
 def run_validate(config_path: Path, events_path: Path, quarantine: Path | None = None) -> IngestSummary:
     config = load_config(config_path)
+    Featurizer(config)  # what `features` refuses in the config (taxonomy, label touchpoint), refused here too
     target = quarantine or default_quarantine_path(events_path)
     with step(f"Reading and validating {events_path}"):
         events, summary = load_events(events_path, config, quarantine_path=target)

@@ -14,7 +14,7 @@ from features.config import EventsConfig, parse_config
 from features.errors import SchemaError
 from features.events import normalize_events
 from features.featurize import Featurizer, featurize
-from features.presets import PRESETS, expand_key_values, plan_columns, with_preset
+from features.presets import PRESETS, detect_preset, expand_key_values, plan_columns, with_preset
 from pipelines.readers import read_events
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -332,4 +332,43 @@ def test_snowplow_mobile_sessions_come_from_the_client_session_entity() -> None:
     assert normalize_events(raw, EventsConfig(preset="snowplow")).events["session_id"].tolist() == [
         "m-1",
         "web-1",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "preset"),
+    [
+        ("ga4_bigquery_export.jsonl", "ga4"),
+        ("ga4_ecommerce_export.jsonl", "ga4"),
+        ("snowplow_atomic_events.csv", "snowplow"),
+        ("snowplow_enriched.tsv", "snowplow"),
+        ("segment_track_calls.jsonl", "segment"),
+        ("events.csv", "custom"),
+    ],
+)
+def test_the_vendor_is_recognised_from_its_columns(name: str, preset: str) -> None:
+    assert detect_preset(list(read_events(FIXTURES / name).columns)) == preset
+
+
+def test_segment_warehouse_tracks_tables_map_too() -> None:
+    raw = pd.DataFrame(
+        {
+            "id": ["m1"],
+            "anonymous_id": ["anon-1"],
+            "user_id": [None],
+            "event": ["Product Viewed"],
+            "received_at": ["2024-03-01 10:00:01.000 UTC"],
+            "original_timestamp": ["2024-03-01 10:00:00.000 UTC"],
+            "timestamp": ["2024-03-01 10:00:00.000 UTC"],
+            "context_page_path": ["/product/42"],
+            "context_library_name": ["analytics.js"],
+        }
+    )
+    assert detect_preset(list(raw.columns)) == "segment"
+    events = normalize_events(raw, EventsConfig(preset="segment")).events
+    assert events.iloc[0][["user_id", "event", "page", "library"]].tolist() == [
+        "anon-1",
+        "Product Viewed",
+        "/product/42",
+        "analytics.js",
     ]

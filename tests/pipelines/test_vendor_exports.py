@@ -346,3 +346,12 @@ def test_one_json_line_that_is_not_utf8_is_quarantined_alone(tmp_path: Path) -> 
     result = normalize_events(read_events(path), EventsConfig())
     assert (result.summary.rows_kept, result.summary.rows_quarantined) == (7, 1)
     assert result.quarantine["reason"].iloc[0].startswith("line 2: not valid UTF-8: ")
+
+
+def test_validate_refuses_what_features_refuses_in_the_config(tmp_path: Path) -> None:
+    config = write_config(tmp_path, '[label]\nkind = "absence"\nreached = "chart"\nevents = ["purchase"]\n')
+    events = FIXTURES / "events.csv"
+    for command in (["validate"], ["features", "--out", tmp_path / "f.parquet"]):
+        code, output = cli(*command, "--config", config, "--events", events)
+        assert code == 2, output
+        assert "label.reached: unknown touchpoint `chart` (did you mean `cart`?)" in output
