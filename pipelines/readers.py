@@ -11,10 +11,10 @@ quarantines it. Any other failure to read is one `DataQualityError` naming the i
 Rows are numbered from 0 in input order by the frame's index; in batches, and across the
 shards of a folder, the numbering continues.
 
-JSON Lines are read by Arrow on one thread: its type inference then sees the blocks in
-file order, so the result never depends on thread timing. When Arrow cannot type a file
-(a field that is a string in one row and a record in another, `items` empty in one block
-and filled in the next), it is parsed line by line instead.
+JSON Lines are read by Arrow in blocks of whole lines, each typed on its own in one pass,
+then joined with their types widened (`items` empty in one block and filled in the next
+becomes a list of records): no result depends on thread timing or on which block comes
+first. A block Arrow cannot read is parsed line by line.
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ __all__ = ["estimate_rows", "event_format", "iter_event_batches", "read_events"]
 _SHOWN = 200  # characters of an unreadable line quoted in its reason
 # Deeper JSON than this is refused row by row: pandas and Python's json recurse per level.
 MAX_JSON_DEPTH = 100
+# JSON Lines are typed block by block: each block in one Arrow pass (its types from all its lines).
+JSON_BLOCK_BYTES = 1 << 22
 # Bytes per row assumed when a text file's rows are not counted: below most real event rows
 # (60-300 bytes in plain text, ~5-10x less gzipped), so row counts are overestimated, not under.
 _TEXT_BYTES_PER_ROW = 50
@@ -310,36 +312,13 @@ def _with_unreadable(table: pa.Table, bad: list[Any]) -> pa.Table:
     return pa.concat_tables([table, unread], promote_options="default")
 
 
-# --- JSON Lines: Arrow's reader on one thread, and a line by line parser when Arrow cannot
-# type the file or a line is malformed.
-
-
-def _arrow_json(source: pa.NativeFile | io.BytesIO) -> pa.Table:
-    table = pa_json.read_json(source, read_options=pa_json.ReadOptions(use_threads=False))
-    if _type_depth(table.schema) > MAX_JSON_DEPTH:  # the line parser finds the deep rows
-        raise pa.ArrowInvalid(f"records nested deeper than {MAX_JSON_DEPTH} levels")
-    table.validate(full=True)  # Arrow keeps bytes that are not UTF-8 as text: the line parser finds them
-    return table
-
-
-def _type_depth(schema: pa.Schema) -> int:
-    """Nesting depth of an Arrow schema, without recursion."""
-    deepest, stack = 0, [(field.type, 1) for field in schema]
-    while stack:
-        kind, level = stack.pop()
-        deepest = max(deepest, level)
-        if level <= MAX_JSON_DEPTH:
-            stack.extend((kind.field(i).type, level + 1) for i in range(kind.num_fields))
-    return deepest
+# --- JSON Lines: Arrow's reader, one block at a time, and a line by line parser for a block
+# Arrow cannot read (a malformed line, a line nested too deep, bytes that are not UTF-8).
 
 
 def _read_jsonl(file: Path, offset: int) -> pd.DataFrame:
-    try:
-        with _input(file) as stream:
-            return _frame(_arrow_json(stream), offset)
-    except pa.ArrowException:  # a malformed line, or types Arrow cannot unify: find the culprits
-        with _open_binary(file) as handle:
-            return _parse_lines(handle.read().splitlines(), first_line=1, offset=offset)
+    with _open_binary(file) as handle:
+        return _parse_json(_json_blocks(handle), offset)
 
 
 def _jsonl_batches(file: Path, batch_rows: int, offset: int) -> Iterator[pd.DataFrame]:
@@ -359,10 +338,73 @@ def _jsonl_batches(file: Path, batch_rows: int, offset: int) -> Iterator[pd.Data
 
 
 def _parse_chunk(lines: list[bytes], first_line: int, offset: int) -> pd.DataFrame:
+    data = io.BytesIO(b"".join(lines))
+    return _parse_json(((first + first_line - 1, block) for first, block in _json_blocks(data)), offset)
+
+
+def _json_blocks(handle: io.BufferedIOBase) -> Iterator[tuple[int, bytes]]:
+    """(number of its first line, bytes) of whole lines, about `JSON_BLOCK_BYTES` at a time."""
+    first_line = 1
+    while block := handle.read(JSON_BLOCK_BYTES):
+        if not block.endswith(b"\n"):
+            block += handle.readline()
+        yield first_line, block
+        first_line += block.count(b"\n")
+
+
+def _parse_json(blocks: Iterable[tuple[int, bytes]], offset: int) -> pd.DataFrame:
+    """Each block typed on its own by Arrow (so nothing depends on block order or threads),
+    then joined with types widened where blocks differ: `items` empty in one block and
+    records in another is a list of records. A block Arrow cannot read is parsed line by
+    line; types no widening can join (a text field that is a number elsewhere) are left to
+    pandas."""
+    parts = [_parse_block(block, first_line) for first_line, block in blocks]
+    tables = [part for part in parts if isinstance(part, pa.Table)]
+    if len(tables) == len(parts):
+        try:
+            return (
+                _frame(pa.concat_tables(tables, promote_options="permissive"), offset)
+                if tables
+                else _empty(offset)
+            )
+        except pa.ArrowException:
+            pass
+    frames = [_frame(part, 0) if isinstance(part, pa.Table) else part for part in parts]
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    frame.index = pd.RangeIndex(offset, offset + len(frame))
+    return frame
+
+
+def _empty(offset: int) -> pd.DataFrame:
+    return pd.DataFrame(index=pd.RangeIndex(offset, offset))
+
+
+def _parse_block(block: bytes, first_line: int) -> pa.Table | pd.DataFrame:
     try:
-        return _frame(_arrow_json(io.BytesIO(b"".join(lines))), offset)
+        return _arrow_json(block)
     except pa.ArrowException:
-        return _parse_lines([line.rstrip(b"\r\n") for line in lines], first_line, offset)
+        return _parse_lines(block.splitlines(), first_line, 0)
+
+
+def _arrow_json(block: bytes) -> pa.Table:
+    """One block, typed by Arrow in one pass over all its lines."""
+    options = pa_json.ReadOptions(use_threads=False, block_size=len(block) + 1)
+    table = pa_json.read_json(io.BytesIO(block), read_options=options)
+    if _type_depth(table.schema) > MAX_JSON_DEPTH:  # the line parser finds the deep rows
+        raise pa.ArrowInvalid(f"records nested deeper than {MAX_JSON_DEPTH} levels")
+    table.validate(full=True)  # Arrow keeps bytes that are not UTF-8 as text: the line parser finds them
+    return table
+
+
+def _type_depth(schema: pa.Schema) -> int:
+    """Nesting depth of an Arrow schema, without recursion."""
+    deepest, stack = 0, [(field.type, 1) for field in schema]
+    while stack:
+        kind, level = stack.pop()
+        deepest = max(deepest, level)
+        if level <= MAX_JSON_DEPTH:
+            stack.extend((kind.field(i).type, level + 1) for i in range(kind.num_fields))
+    return deepest
 
 
 def _parse_lines(lines: list[bytes], first_line: int, offset: int) -> pd.DataFrame:

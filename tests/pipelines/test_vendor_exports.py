@@ -67,6 +67,9 @@ def test_a_ga4_export_arrow_cannot_type_is_read_whole_and_the_same_every_time(tm
     first = read_events(path)
     for _ in range(3):
         pd.testing.assert_frame_equal(read_events(path), first)
+    # Typed by Arrow, blocks joined with widened types: `items` is a list of records throughout.
+    assert isinstance(first["items"].dtype, pd.ArrowDtype)
+    assert first["items"].iloc[-1][0]["item_id"] == "9180"
     result = normalize_events(first, EventsConfig(preset="ga4"))
     assert result.summary.rows_quarantined == 0
     lines = len(path.read_text().splitlines())
