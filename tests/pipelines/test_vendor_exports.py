@@ -23,7 +23,7 @@ from features.events import READ_ERROR_COLUMN, normalize_events
 from features.featurize import featurize
 from pipelines.cli import app
 from pipelines.features_job import run_features
-from pipelines.ingest import load_events
+from pipelines.ingest import EventStream, load_events
 from pipelines.readers import iter_event_batches, read_events
 from pipelines.streaming import plan_memory
 
@@ -358,3 +358,19 @@ def test_validate_refuses_what_features_refuses_in_the_config(tmp_path: Path) ->
         code, output = cli(*command, "--config", config, "--events", events)
         assert code == 2, output
         assert "label.reached: unknown touchpoint `chart` (did you mean `cart`?)" in output
+
+
+def test_streamed_ingest_counts_unidentifiable_rows_apart_too(tmp_path: Path) -> None:
+    config = parse_config({"events": {"preset": "ga4"}})
+    _, whole = load_events(GA4, config, tmp_path / "whole.csv")
+    stream = EventStream(GA4, config, tmp_path / "streamed.csv", batch_rows=4)
+    kept = sum(len(batch) for batch in stream)
+    streamed = stream.finish()
+    counts = ("rows_in", "rows_kept", "rows_quarantined", "rows_unidentifiable", "rows_without_session")
+    assert [getattr(streamed, c) for c in counts] == [getattr(whole, c) for c in counts] == [15, 14, 0, 1, 2]
+    assert kept == 14
+    # A JSON batch has the keys of its own lines: compare what every quarantine has.
+    shown = ["source_row", "reason", "event_name", "event_timestamp"]
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "streamed.csv")[shown], pd.read_csv(tmp_path / "whole.csv")[shown]
+    )
