@@ -3,12 +3,20 @@
 Columns are found through the preset and `[events]` (features/presets.py); a missing one is
 a `SchemaError` with a "did you mean" hint. Rows are then checked with vectorized masks, and
 every row that fails a check goes to the quarantine with its raw values as text, its
-position in the input (`source_row`) and a `reason`; no row is dropped silently:
+position in the input (`source_row`) and a `reason`. A row with neither a session id nor
+a user id (a cookieless or consent-mode ping) is not broken, but no session can hold it:
+it is *unidentifiable*, written to the quarantine too (reason `unidentifiable: ...`) but
+counted apart and left out of the bad-row rate, which is for broken rows. No row is
+dropped silently:
 
-    rows_in == rows_kept + rows_quarantined
+    rows_in == rows_kept + rows_quarantined + rows_unidentifiable
+
+A row with a user id but no session id is kept: sessions are derived for it from the
+inactivity gap within its user (features/sessions.py).
 
 Timestamps become `datetime64[us, UTC]`: ISO 8601 strings (naive = UTC, offsets converted),
-epoch numbers or numeric strings, and datetimes (naive = UTC). With `timestamp_unit = "auto"`
+epoch numbers or numeric strings, datetimes (naive = UTC), and any other form pandas reads
+(BigQuery's `2020-11-01 00:54:33.036492 UTC`, RFC 2822...). With `timestamp_unit = "auto"`
 the unit of each epoch value comes from its magnitude |v|:
 
     |v| < 1e11  seconds        (1e11 s  is year 5138)
@@ -22,6 +30,7 @@ so any instant between 1973-03-03 and 5138 reads right whatever its unit.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,7 +42,7 @@ import pyarrow.compute as pc
 
 from features.config import EventsConfig, TimestampUnit
 from features.errors import DataQualityError, SchemaError
-from features.presets import ColumnPlan, plan_columns
+from features.presets import ColumnPlan, nested_field, plan_columns
 from features.schema import NUMERIC_COLUMNS, STRING_COLUMNS, TIMESTAMP_DTYPE, did_you_mean
 
 __all__ = [
@@ -55,6 +64,8 @@ _SCALE = {"s": 1e6, "ms": 1e3, "us": 1.0, "ns": 1e-3}
 _NUMBER = r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$"
 _URL_ORIGIN = r"^[A-Za-z][A-Za-z0-9+.\-]*://[^/?#]*"
 _SHOWN = 60  # characters of a bad value quoted in its reason
+_DIGIT_DATE = r"^\s*\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}\b"  # 03/01/2024: day or month first?
+UNIDENTIFIABLE = "unidentifiable"  # the problem name of rows with neither id
 
 _Reason = Callable[[np.ndarray], "pd.Series"]  # bad row positions -> their reason text
 _Check = tuple[str, np.ndarray, _Reason]  # (problem, rows failing it, reason)
@@ -64,11 +75,12 @@ _Check = tuple[str, np.ndarray, _Reason]  # (problem, rows failing it, reason)
 class NormalizeSummary:
     rows_in: int
     rows_kept: int
-    rows_quarantined: int
+    rows_quarantined: int  # broken rows: they count toward the bad-row rate
     problems: Mapping[str, int] = field(default_factory=dict)  # check -> rows failing it
+    rows_unidentifiable: int = 0  # neither id, otherwise sound: in the quarantine file, not the rate
 
     def __post_init__(self) -> None:
-        if self.rows_in != self.rows_kept + self.rows_quarantined:
+        if self.rows_in != self.rows_kept + self.rows_quarantined + self.rows_unidentifiable:
             raise ValueError(f"rows do not add up: {self}")
 
     @property
@@ -79,7 +91,9 @@ class NormalizeSummary:
 @dataclass(frozen=True)
 class NormalizedEvents:
     events: pd.DataFrame  # canonical columns, input order, fresh RangeIndex
-    quarantine: pd.DataFrame  # source_row, reason, every raw column as text, raw_line if unreadable
+    # source_row, reason, every raw column as text, raw_line if unreadable; broken rows and
+    # unidentifiable ones (their reason starts with "unidentifiable")
+    quarantine: pd.DataFrame
     summary: NormalizeSummary
 
 
@@ -102,10 +116,8 @@ def normalize_events(raw: pd.DataFrame, config: EventsConfig) -> NormalizedEvent
     typed: dict[str, pd.Series] = {
         name: _text(found[name]) for name in ("session_id", "user_id") if name in found
     }
-    no_id = f"missing {' and '.join(typed)}"
-    checks.append(
-        (no_id, np.logical_and.reduce([ids.isna().to_numpy() for ids in typed.values()]), _said(no_id))
-    )
+    no_id = np.logical_and.reduce([ids.isna().to_numpy() for ids in typed.values()])
+    unidentifiable_reason = f"{UNIDENTIFIABLE}: no {' and no '.join(typed)}"
 
     typed["timestamp"] = parse_timestamps(found["timestamp"], plan.timestamp_unit)
     given = _present(found["timestamp"])
@@ -132,11 +144,17 @@ def normalize_events(raw: pd.DataFrame, config: EventsConfig) -> NormalizedEvent
 
     # An unreadable row fails every other check too: its read error is its only reason.
     checks = [(c, mask if c == "unreadable row" else mask & ~read_error, why) for c, mask, why in checks]
-    bad = np.logical_or.reduce([mask for _, mask, _ in checks])
+    broken = np.logical_or.reduce([mask for _, mask, _ in checks])
+    # A broken row without ids counts as broken; only a sound row is merely unidentifiable.
+    unidentifiable = no_id & ~broken
+    checks.append((UNIDENTIFIABLE, unidentifiable, _said(unidentifiable_reason)))
+    bad = broken | unidentifiable
     events = pd.DataFrame({name: typed[name] for name in _ordered(typed)}).loc[~bad].reset_index(drop=True)
     quarantine = _quarantine(raw, frame, bad, checks)
-    problems = {c: int(mask.sum()) for c, mask, _ in checks if mask.any()}
-    summary = NormalizeSummary(len(frame), len(events), len(quarantine), problems)
+    problems = {c: int(mask.sum()) for c, mask, _ in checks if mask.any() and c != UNIDENTIFIABLE}
+    summary = NormalizeSummary(
+        len(frame), len(events), int(broken.sum()), problems, rows_unidentifiable=int(unidentifiable.sum())
+    )
     return NormalizedEvents(events=events, quarantine=quarantine, summary=summary)
 
 
@@ -178,7 +196,29 @@ def _from_text(text: pd.Series, unit: TimestampUnit) -> pd.Series:
         parsed[rest] = pd.to_datetime(text[rest], format="ISO8601", utc=True, errors="coerce").dt.as_unit(
             "us"
         )
+        other = rest & parsed.isna().to_numpy()
+        if other.any():
+            parsed[other] = _any_form(text[other])
     return parsed
+
+
+def _any_form(text: pd.Series) -> pd.Series:
+    """Timestamps ISO 8601 cannot read, in any other form pandas reads (`... UTC`, RFC 2822),
+    parsed once per distinct value. Day and month in digits (`03/01/2024`) stay NaT: which
+    comes first cannot be told from one value, and a value without a four-digit year
+    (`12:00`) is no point in time."""
+    codes, distinct = pd.factorize(text)
+    values = pd.Series(distinct, dtype=object)
+    dated = values.str.contains(r"\d{4}") & ~values.str.match(_DIGIT_DATE)
+    values = values.where(dated.fillna(False).astype(bool))
+    with warnings.catch_warnings():  # pandas warns that it guesses each value's format: it is meant to
+        warnings.simplefilter("ignore", UserWarning)
+        stamps = pd.to_datetime(values, format="mixed", utc=True, errors="coerce")
+    if not isinstance(stamps.dtype, pd.DatetimeTZDtype):  # all NaT: pandas leaves it naive
+        stamps = stamps.dt.tz_localize("UTC")
+    none = pd.Series([pd.NaT], dtype=TIMESTAMP_DTYPE)
+    stamps = pd.concat([stamps.dt.as_unit("us"), none], ignore_index=True)
+    return stamps.take(np.where(codes < 0, len(distinct), codes)).set_axis(text.index)
 
 
 def _from_epoch(values: pd.Series, unit: TimestampUnit) -> pd.Series:
@@ -317,7 +357,7 @@ def _find_columns(frame: pd.DataFrame, plan: ColumnPlan) -> tuple[dict[str, pd.S
     available |= {str(name): values for name, values in frame.items()}
 
     def look(candidates: tuple[str, ...]) -> pd.Series | None:
-        present = [available[c] for c in candidates if c in available]
+        present = [found for c in candidates if (found := _lookup(available, c)) is not None]
         return _coalesce(present) if present else None
 
     found: dict[str, pd.Series] = {}
@@ -339,6 +379,18 @@ def _find_columns(frame: pd.DataFrame, plan: ColumnPlan) -> tuple[dict[str, pd.S
     if missing:
         raise SchemaError("; ".join(missing) + f"; available columns: {', '.join(_data_columns(frame))}")
     return found, context
+
+
+def _lookup(available: dict[str, pd.Series], name: str) -> pd.Series | None:
+    """A column, or a dotted path into a column of JSON text or key/value records."""
+    if name in available:
+        return available[name]
+    if "." in name:
+        found = nested_field(available, name)
+        if found is not None:
+            available[name] = found
+        return found
+    return None
 
 
 def _data_columns(frame: pd.DataFrame) -> list[str]:

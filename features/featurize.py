@@ -30,7 +30,8 @@ import pandas as pd
 from features.catalog import Catalog, build_catalog
 from features.config import FrictionConfig
 from features.errors import DataQualityError, SchemaError
-from features.labels import column_labels, event_cutoff
+from features.labels import absence_labels, column_labels, event_cutoff, reached_code
+from features.presets import with_preset
 from features.schema import TIMESTAMP_DTYPE, did_you_mean
 from features.sessions import (
     FLOAT_COLUMNS,
@@ -182,9 +183,11 @@ class Featurizer:
     """Built once from the config (taxonomy compiled, signals chosen), then called per batch."""
 
     def __init__(self, config: FrictionConfig | None = None) -> None:
-        self.config = config if config is not None else FrictionConfig()
+        # The preset's signal names and event vocabulary, where the config leaves them unset.
+        self.config = with_preset(config if config is not None else FrictionConfig())
         self.taxonomy_: Taxonomy = load_taxonomy(self.config.touchpoints)
         self.label_events_ = frozenset(self.config.label.events)
+        self.reached_ = reached_code(self.config.label, self.taxonomy_.touchpoints)
         self._plans: dict[tuple[str, ...], _Plan] = {}
 
     def plan(self, columns: Sequence[str]) -> _Plan:
@@ -258,7 +261,7 @@ def _featurize(featurizer: Featurizer, plan: _Plan, lay: Layout, history: Events
     is_label = np.array([name in label_events for name in lay.event_names], dtype=bool)[lay.event]
     keep, labelled = (
         event_cutoff(lay.starts, lay.ts, is_label, lay.session)
-        if config.label.kind == "event"
+        if config.label.kind in ("event", "absence")
         else (~is_label, np.zeros(len(lay.starts), dtype=bool))
     )
     label = labelled.astype(np.float64) if config.label.kind == "event" else np.full(len(lay.starts), np.nan)
@@ -295,6 +298,8 @@ def _featurize(featurizer: Featurizer, plan: _Plan, lay: Layout, history: Events
         load_ms=kept.floats.get("load_ms"),
         value=kept.floats.get("value"),
     )
+    if featurizer.reached_ is not None:
+        label[alive] = absence_labels(touchpoint, journey.session, featurizer.reached_, labelled[alive])
     values = _moments(journey, plan, featurizer)
     users = kept.session_users
     start, end = kept.ts[kept.starts], kept.ts[journey.ends]

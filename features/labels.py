@@ -3,6 +3,11 @@
 - `event`: a session is dissatisfied when it holds a label event (support contact,
   complaint). Leakage cutoff: features see only events strictly *before* the first label
   event, so a journey event with the same timestamp as the label event is left out too.
+- `absence`: among the sessions that reached the touchpoint `reached`, a session is
+  dissatisfied when it holds none of `events` (reached the cart, did not purchase), satisfied
+  when it holds one; sessions that never reached it stay unlabelled. Leakage cutoff as for
+  `event`: features see only events strictly before the first of `events`, so a purchase and
+  what followed it never tell the model the answer; `reached` counts those events only.
 - `column`: a session-level 0/1 column already in the events (the largest value of the
   session counts; a session with only empty values stays unlabelled).
 - `survey`: responses joined by session id, or by user to the latest session ending at or
@@ -14,6 +19,7 @@ stay in the feature table with `label_known = False`, for scoring.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -29,9 +35,11 @@ from features.sessions import offsets, run_starts
 __all__ = [
     "LabelConfig",
     "SurveyLabelConfig",
+    "absence_labels",
     "attach_survey_labels",
     "column_labels",
     "event_cutoff",
+    "reached_code",
 ]
 
 _NEVER = np.iinfo(np.int64).max
@@ -49,10 +57,13 @@ class SurveyLabelConfig(Section):
 
 
 class LabelConfig(Section):
-    kind: Literal["event", "survey", "column"] = "event"
+    kind: Literal["event", "survey", "column", "absence"] = "event"
     events: list[str] = Field(default_factory=lambda: ["support_chat", "complaint"])
     survey: SurveyLabelConfig | None = None
     column: str | None = None
+    # kind = "absence": the touchpoint whose visitors are labelled (`events` are then the ones
+    # whose absence is the dissatisfaction: reached = "cart", events = ["purchase"]).
+    reached: str | None = None
 
     @model_validator(mode="after")
     def _kind_has_its_fields(self) -> LabelConfig:
@@ -62,7 +73,37 @@ class LabelConfig(Section):
             raise ValueError("kind = 'survey' needs a [label.survey] table with `path`")
         if self.kind == "column" and not self.column:
             raise ValueError("kind = 'column' needs `column`, the session-level 0/1 column")
+        if self.kind == "absence" and not (self.reached and self.events):
+            raise ValueError(
+                "kind = 'absence' needs `reached`, a touchpoint, and `events`, the events whose "
+                "absence is the label (reached = 'cart', events = ['purchase'])"
+            )
+        if self.kind != "absence" and self.reached is not None:
+            raise ValueError(f"`reached` is for kind = 'absence', not kind = {self.kind!r}")
         return self
+
+
+def reached_code(config: LabelConfig, touchpoints: Sequence[str]) -> int | None:
+    """The code of `reached` among the taxonomy's touchpoints (None unless kind = 'absence')."""
+    if config.kind != "absence" or config.reached is None:
+        return None
+    if config.reached not in touchpoints:
+        hint = did_you_mean(config.reached, touchpoints)
+        raise ConfigError(
+            f"label.reached: unknown touchpoint `{config.reached}`{hint}; known: {', '.join(touchpoints)}"
+        )
+    return list(touchpoints).index(config.reached)
+
+
+def absence_labels(
+    touchpoint: np.ndarray, session: np.ndarray, reached: int, has_event: np.ndarray
+) -> np.ndarray:
+    """kind = 'absence', per session: 1 when it reached the touchpoint and holds none of the
+    events, 0 when it holds one, NaN when it never reached it (`touchpoint`, `session`: per
+    event kept before the cutoff; `has_event`: per session)."""
+    reached_it = np.zeros(len(has_event), dtype=bool)
+    reached_it[session[touchpoint == reached]] = True
+    return np.where(reached_it, np.where(has_event, 0.0, 1.0), np.nan)
 
 
 def event_cutoff(

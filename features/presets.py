@@ -7,21 +7,40 @@ cannot express is *derived* into virtual columns first: GA4 keeps the session id
 `event_params` key/value list, and it is only unique per user.
 
 `plan_columns` merges a preset with `[events]`: every key the user wrote wins.
+
+A preset also speaks its vendor's vocabulary (`with_preset`): the vendor's event names for
+the friction signals (GA4 searches are `view_search_results`) where `[signals]` does not
+name them, and its standard events mapped to the journey's touchpoints (GA4's recommended
+e-commerce events, Segment's e-commerce spec, Snowplow's e-commerce actions), tried after
+every rule of the taxonomy, so a page rule or a rule the user wrote still wins.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.config import CANONICAL_COLUMNS, EventsConfig, TimestampUnit
+from features.config import CANONICAL_COLUMNS, EventsConfig, FrictionConfig, TimestampUnit
 from features.errors import SchemaError
+from features.taxonomy import TouchpointRule, load_taxonomy
 
-__all__ = ["PRESETS", "ColumnPlan", "Preset", "expand_key_values", "plan_columns"]
+__all__ = [
+    "PRESETS",
+    "ColumnPlan",
+    "Preset",
+    "detect_preset",
+    "expand_key_values",
+    "nested_field",
+    "plan_columns",
+    "with_preset",
+]
 
 Derive = Callable[[pd.DataFrame], dict[str, pd.Series]]
 
@@ -33,6 +52,8 @@ class Preset:
     context: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     timestamp_unit: TimestampUnit = "auto"
     derive: Derive | None = None  # raw frame -> virtual columns the candidates may name
+    signals: Mapping[str, str] = field(default_factory=dict)  # [signals] key -> the vendor's event name
+    vocabulary: Mapping[str, str] = field(default_factory=dict)  # the vendor's event name -> touchpoint
 
 
 @dataclass(frozen=True)
@@ -84,6 +105,69 @@ def expand_key_values(values: pd.Series, keys: Sequence[str]) -> dict[str, pd.Se
     return out
 
 
+def nested_field(columns: Mapping[str, pd.Series] | pd.DataFrame, path: str) -> pd.Series | None:
+    """The text at a dotted `path` inside a column, or None when no column starts the path.
+
+    The longest column name that prefixes the path is taken (`unstruct_event` for
+    `unstruct_event.data.data.type`); the rest of the path is walked in each value: JSON
+    text (Snowplow's enriched TSV keeps `unstruct_event` and `contexts` as JSON), parsed
+    records, or a list of `{key, value}` records (GA4's `event_params.search_term`). A list
+    is indexed by a number in the path. Missing where the path leads nowhere.
+    """
+    parts = path.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        head = ".".join(parts[:cut])
+        if head in columns:
+            values, rest = columns[head], parts[cut:]
+            if len(rest) == 1 and _is_key_values(values):
+                return expand_key_values(values.rename(head), rest)[rest[0]].rename(path)
+            return _walk(values, rest).rename(path)
+    return None
+
+
+def _is_key_values(values: pd.Series) -> bool:
+    dtype = values.dtype
+    if isinstance(dtype, pd.ArrowDtype):
+        kind = dtype.pyarrow_dtype
+        return bool(
+            (pa.types.is_list(kind) or pa.types.is_large_list(kind))
+            and pa.types.is_struct(kind.value_type)
+            and kind.value_type.get_field_index("key") >= 0
+        )
+    first = next((v for v in values if isinstance(v, list | np.ndarray) and len(v)), None)
+    return first is not None and isinstance(first[0], dict) and "key" in first[0]
+
+
+def _walk(values: pd.Series, path: list[str]) -> pd.Series:
+    """Each value's text at `path`, parsed once per distinct value when the values are text."""
+    if isinstance(values.dtype, pd.StringDtype) or values.dtype == object:
+        try:
+            codes, distinct = pd.factorize(values)
+        except TypeError:  # unhashable parsed records: walk each row
+            return pd.Series([_at(v, path) for v in values], index=values.index, dtype="str")
+        found = pd.Series([_at(v, path) for v in distinct] + [None], dtype="str")
+        return pd.Series(found.take(np.where(codes < 0, len(distinct), codes)).to_numpy(), index=values.index)
+    return pd.Series([_at(v, path) for v in values.to_list()], index=values.index, dtype="str")
+
+
+def _at(value: Any, path: list[str]) -> str | None:
+    if isinstance(value, str | bytes):
+        try:
+            value = json.loads(value)
+        except (ValueError, RecursionError):
+            return None
+    for part in path:
+        if isinstance(value, dict):
+            value = value.get(part)
+        elif isinstance(value, list | tuple | np.ndarray) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+    if value is None:
+        return None
+    return json.dumps(value) if isinstance(value, dict | list) else str(value)
+
+
 def _value_text(value: pa.Array) -> pa.Array:
     if not pa.types.is_struct(value.type):
         return pc.cast(value, pa.string())
@@ -132,12 +216,154 @@ def _segment_derive(raw: pd.DataFrame) -> dict[str, pd.Series]:
     return {"segment.type_event": call.replace(_SEGMENT_TYPES)}
 
 
+# Where the e-commerce plugin's action type sits: the warehouse loaders' column (a record in
+# JSON and Parquet, JSON text in CSV), or the self-describing JSON of the enriched TSV.
+_SNOWPLOW_ACTION_TYPE = (
+    "unstruct_event_com_snowplowanalytics_snowplow_ecommerce_snowplow_ecommerce_action_1.type",
+    "unstruct_event.data.data.type",
+)
+
+
+_CLIENT_SESSION = "contexts_com_snowplowanalytics_snowplow_client_session_1"
+
+
 def _snowplow_derive(raw: pd.DataFrame) -> dict[str, pd.Series]:
-    """Structured events all have `event_name = "event"`: their action says what happened."""
-    if "event" not in raw.columns or "se_action" not in raw.columns:
-        return {}
-    action = raw["se_action"].astype("str")
-    return {"snowplow.struct_action": action.where(raw["event"].astype("str") == "struct")}
+    """Structured events all have `event = "struct"`: their action says what happened. The
+    e-commerce plugin names every action `snowplow_ecommerce_action`: its type says which.
+    Mobile trackers keep the session in the `client_session` entity, not `domain_sessionid`."""
+    out: dict[str, pd.Series] = {}
+    if (session := _client_session(raw)) is not None:
+        out["snowplow.client_session"] = session
+    if "event" in raw.columns and "se_action" in raw.columns:
+        action = raw["se_action"].astype("str")
+        out["snowplow.struct_action"] = action.where(raw["event"].astype("str") == "struct")
+    if "event_name" in raw.columns:
+        is_action = (raw["event_name"].astype("str") == "snowplow_ecommerce_action").fillna(False)
+        for path in _SNOWPLOW_ACTION_TYPE:
+            kind = raw[path] if path in raw.columns else nested_field(raw, path)
+            if kind is not None and is_action.any():
+                out["snowplow.ecommerce_action"] = kind.astype("str").where(is_action.to_numpy(dtype=bool))
+                break
+    return out
+
+
+def _client_session(raw: pd.DataFrame) -> pd.Series | None:
+    """The client_session entity's session id, looked up only on rows without `domain_sessionid`:
+    in the loaders' column (a list of records) or in the enriched TSV's `contexts` JSON."""
+    column = next((str(c) for c in raw.columns if str(c).startswith(_CLIENT_SESSION)), "contexts")
+    if column not in raw.columns:
+        return None
+    missing = np.ones(len(raw), dtype=bool)
+    if "domain_sessionid" in raw.columns:
+        given = raw["domain_sessionid"].astype("str").str.strip()
+        missing = ~(given.notna() & (given != "")).to_numpy(dtype=bool)
+    if not missing.any():
+        return None
+    found = [_session_in(value) for value in raw[column][missing].tolist()]
+    out = pd.Series(None, index=raw.index, dtype="str")
+    out[missing] = found
+    return out
+
+
+def _session_in(value: Any) -> str | None:
+    """The session id in a contexts envelope (`{schema, data: [entities]}`) or a loader's list."""
+    if isinstance(value, str | bytes):
+        try:
+            value = json.loads(value)
+        except (ValueError, RecursionError):
+            return None
+    if isinstance(value, dict):  # the envelope: find the client_session entity by its schema
+        entities = value.get("data")
+        value = [
+            e.get("data")
+            for e in (entities if isinstance(entities, list) else [])
+            if isinstance(e, dict) and "/client_session/" in str(e.get("schema", ""))
+        ]
+    if isinstance(value, list | tuple | np.ndarray) and len(value) and isinstance(value[0], dict):
+        session = value[0].get("sessionId", value[0].get("session_id"))
+        return None if session is None else str(session)
+    return None
+
+
+def with_preset(config: FrictionConfig) -> FrictionConfig:
+    """The config the featurizer works with: the preset's signal event names where `[signals]`
+    leaves them unset, and its vocabulary after every taxonomy rule (the taxonomy inlined,
+    as `self_contained` does, so a model built from either config featurizes alike)."""
+    preset = PRESETS[config.events.preset]
+    if not preset.signals and not preset.vocabulary:
+        return config
+    written = config.signals.model_fields_set
+    signals = config.signals.model_copy(update={k: v for k, v in preset.signals.items() if k not in written})
+    merged = config.touchpoints.self_contained()
+    known = set(load_taxonomy(merged).touchpoints)
+    vocabulary = [
+        TouchpointRule(touchpoint=touchpoint, event=event)
+        for event, touchpoint in preset.vocabulary.items()
+        if touchpoint in known
+    ]
+    touchpoints = merged.model_copy(update={"rules": [*merged.rules, *vocabulary]})
+    return config.model_copy(update={"signals": signals, "touchpoints": touchpoints})
+
+
+# GA4's recommended events (e-commerce, search, login): support.google.com/analytics/answer/9267735
+_GA4_VOCABULARY = {
+    "view_promotion": "home",
+    "select_promotion": "home",
+    "search": "search",
+    "view_search_results": "search",
+    "view_item_list": "catalog",
+    "select_item": "catalog",
+    "view_item": "product",
+    "add_to_wishlist": "product",
+    "add_to_cart": "cart",
+    "remove_from_cart": "cart",
+    "view_cart": "cart",
+    "begin_checkout": "shipping",
+    "add_shipping_info": "shipping",
+    "add_payment_info": "payment",
+    "purchase": "confirmation",
+    "refund": "help",
+    "login": "account",
+    "sign_up": "account",
+}
+# Segment's E-commerce Spec v2 and the sign-in/sign-up events of its B2B SaaS spec.
+_SEGMENT_VOCABULARY = {
+    "Promotion Viewed": "home",
+    "Promotion Clicked": "home",
+    "Products Searched": "search",
+    "Product List Viewed": "catalog",
+    "Product List Filtered": "catalog",
+    "Product Clicked": "catalog",
+    "Product Viewed": "product",
+    "Product Added to Wishlist": "product",
+    "Product Added": "cart",
+    "Product Removed": "cart",
+    "Cart Viewed": "cart",
+    "Checkout Started": "shipping",
+    "Checkout Step Viewed": "shipping",
+    "Checkout Step Completed": "shipping",
+    "Payment Info Entered": "payment",
+    "Order Completed": "confirmation",
+    "Order Refunded": "help",
+    "Order Cancelled": "help",
+    "Signed In": "account",
+    "Signed Up": "account",
+}
+# Snowplow's e-commerce plugin action types (events are named by their type), and site search.
+_SNOWPLOW_VOCABULARY = {
+    "promo_view": "home",
+    "promo_click": "home",
+    "site_search": "search",
+    "list_view": "catalog",
+    "list_click": "catalog",
+    "product_view": "product",
+    "add_to_cart": "cart",
+    "remove_from_cart": "cart",
+    "checkout_step": "shipping",
+    "trns_error": "payment",
+    "transaction": "confirmation",
+    "refund": "help",
+}
 
 
 PRESETS: Mapping[str, Preset] = {
@@ -160,14 +386,21 @@ PRESETS: Mapping[str, Preset] = {
         },
         timestamp_unit="us",
         derive=_ga4_derive,
+        # Enhanced measurement names form submits `form_submit`; apps log crashes as `app_exception`.
+        signals={
+            "search_event": "view_search_results",
+            "submit_event": "form_submit",
+            "error_event": "app_exception",
+        },
+        vocabulary=_GA4_VOCABULARY,
     ),
     "snowplow": Preset(
         "snowplow",
         columns={
-            "session_id": ("domain_sessionid",),
+            "session_id": ("domain_sessionid", "snowplow.client_session"),
             "user_id": ("domain_userid", "network_userid"),
             "timestamp": ("derived_tstamp", "collector_tstamp"),
-            "event": ("snowplow.struct_action", "event_name", "event"),
+            "event": ("snowplow.ecommerce_action", "snowplow.struct_action", "event_name", "event"),
             "page": ("page_urlpath", "page_url"),
             "target": ("se_label",),
             "value": ("se_value",),
@@ -179,6 +412,14 @@ PRESETS: Mapping[str, Preset] = {
             "country": ("geo_country",),
         },
         derive=_snowplow_derive,
+        # The JavaScript tracker's link click, form and error tracking plugins.
+        signals={
+            "search_event": "site_search",
+            "click_event": "link_click",
+            "submit_event": "submit_form",
+            "error_event": "application_error",
+        },
+        vocabulary=_SNOWPLOW_VOCABULARY,
     ),
     "segment": Preset(
         "segment",
@@ -186,21 +427,47 @@ PRESETS: Mapping[str, Preset] = {
             # Segment has no session id; sessions are derived unless the app sends one.
             "session_id": ("properties.session_id", "context.sessionId", "properties.sessionId"),
             # anonymousId survives the login that sets userId, so it keeps a visit together.
-            "user_id": ("anonymousId", "userId"),
-            "timestamp": ("timestamp", "originalTimestamp", "receivedAt"),
+            # The snake_case names are the warehouse destinations' `tracks` table.
+            "user_id": ("anonymousId", "userId", "anonymous_id", "user_id"),
+            "timestamp": (
+                "timestamp",
+                "originalTimestamp",
+                "receivedAt",
+                "original_timestamp",
+                "received_at",
+            ),
             "event": ("event", "segment.type_event"),
-            "page": ("context.page.path", "properties.path", "context.page.url"),
+            "page": ("context.page.path", "properties.path", "context.page.url", "context_page_path"),
             "target": ("properties.target", "properties.element"),
-            "value": ("properties.revenue", "properties.value"),
+            "value": ("properties.revenue", "properties.value", "revenue"),
         },
         context={
-            "device_type": ("context.device.type",),
-            "campaign_medium": ("context.campaign.medium",),
-            "library": ("context.library.name",),
+            "device_type": ("context.device.type", "context_device_type"),
+            "campaign_medium": ("context.campaign.medium", "context_campaign_medium"),
+            "library": ("context.library.name", "context_library_name"),
         },
         derive=_segment_derive,
+        signals={"search_event": "Products Searched"},
+        vocabulary=_SEGMENT_VOCABULARY,
     ),
 }
+
+
+# Columns only the vendor's export has together: all of one set names the vendor.
+_SIGNATURES: tuple[tuple[str, frozenset[str]], ...] = (
+    ("ga4", frozenset({"event_timestamp", "event_name", "user_pseudo_id"})),
+    ("ga4", frozenset({"event_timestamp", "event_name", "event_params"})),
+    ("snowplow", frozenset({"collector_tstamp", "event_id", "domain_userid"})),
+    ("snowplow", frozenset({"collector_tstamp", "event_id", "domain_sessionid"})),
+    ("segment", frozenset({"anonymousId", "messageId", "type"})),
+    ("segment", frozenset({"anonymous_id", "received_at", "event", "context_library_name"})),  # warehouse
+)
+
+
+def detect_preset(columns: Sequence[str]) -> str:
+    """The preset whose vendor export has these raw columns (the reader's names), else "custom"."""
+    names = set(columns)
+    return next((preset for preset, signature in _SIGNATURES if signature <= names), "custom")
 
 
 def plan_columns(config: EventsConfig) -> ColumnPlan:

@@ -4,7 +4,10 @@ Without `session_id`, a user's events start a new session after `gap_minutes` of
 inactivity (the 30-minute convention of Google Analytics and Adobe) or once the session
 has lasted `max_hours`. A derived id is `<user_id>:<start epoch microseconds>`: stable
 and deterministic, whatever the batch, as long as the batch holds the user's whole
-history up to that session. With `session_id`, sessions are used as given.
+history up to that session. With `session_id`, sessions are used as given; rows that lack
+it but have a user id (a GA4 row sent before `ga_session_id` was set, a Snowplow mobile row
+whose session sits in a context) get the same derived sessions, cut among that user's rows
+without a session id.
 
 `lay_out` reads the input columns once (strings as integer codes of their distinct
 values, numbers as float64, timestamps as epoch microseconds), sorts by (session, time)
@@ -354,6 +357,8 @@ def lay_out(
         name: table.floats(name) for name in (*FLOAT_COLUMNS, label_column) if name and name in table.names
     }
     group_name = "session_id" if has_session else "user_id"
+    if has_session and has_user:
+        encoded["session_id"] = _fill_sessions(encoded["session_id"], encoded["user_id"], ts, config)
     for name in ("event", group_name):
         if (missing := int((encoded[name][0] < 0).sum())) > 0:
             raise DataQualityError(f"column `{name}` is empty on {missing} row(s)")
@@ -391,6 +396,29 @@ def lay_out(
         session_ids=np.asarray(session_ids, dtype=object),
         session_users=users,
     )
+
+
+def _fill_sessions(
+    sessions: tuple[np.ndarray, np.ndarray],
+    users: tuple[np.ndarray, np.ndarray],
+    ts: np.ndarray,
+    config: SessionsConfig,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Session codes with derived sessions where the id is missing and the user is known."""
+    codes, names = sessions
+    user_codes, user_names = users
+    rows = offsets((codes < 0) & (user_codes >= 0))
+    if rows.size == 0:
+        return sessions
+    by_user = np.lexsort((ts[rows], user_codes[rows]))
+    rows = rows[by_user]
+    user, times = user_codes[rows], ts[rows]
+    opens = split_sessions(run_starts(user), times, config)
+    starts = offsets(opens)
+    filled = codes.astype(np.int64)
+    filled[rows] = len(names) + np.cumsum(opens) - 1
+    derived = derived_session_ids(user_names[user[starts]], times[starts])
+    return filled, np.concatenate([names, derived])
 
 
 @dataclass(frozen=True, eq=False)

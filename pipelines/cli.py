@@ -50,7 +50,12 @@ def user_errors(command: Callable[P, R]) -> Callable[P, R]:
 
 ConfigOpt = Annotated[Path, typer.Option("--config", help="friction.toml", exists=True, dir_okay=False)]
 EventsOpt = Annotated[
-    Path, typer.Option("--events", help="Events: CSV, Parquet or JSON Lines (.gz)", exists=True)
+    Path,
+    typer.Option(
+        "--events",
+        help="Events: CSV, TSV, JSON Lines or Parquet (gzip or not), a file or a folder of shards",
+        exists=True,
+    ),
 ]
 FeaturesOpt = Annotated[Path, typer.Option("--features", help="Feature table (Parquet)", exists=True)]
 ModelOpt = Annotated[str, typer.Option("--model", help="Model directory, runs:/... or models:/NAME@alias")]

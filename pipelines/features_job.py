@@ -33,9 +33,11 @@ class FeaturesSummary:
     seconds: float
 
     def as_rows(self) -> dict[str, Any]:
+        unidentifiable = self.ingest.rows_unidentifiable
         return {
             "rows read": self.ingest.rows_in,
             "rows quarantined": self.ingest.rows_quarantined,
+            **({"rows unidentifiable (no user or session id)": unidentifiable} if unidentifiable else {}),
             "sessions": self.sessions,
             "features": self.features,
             "labelled sessions": self.labelled,
@@ -97,6 +99,7 @@ def run_features(
             "in": ingest.rows_in,
             "kept": ingest.rows_kept,
             "quarantined": ingest.rows_quarantined,
+            "unidentifiable": ingest.rows_unidentifiable,
             "sessions": sessions,
         },
         "input": {"path": str(events_path), "sha256": file_sha256(events_path)},

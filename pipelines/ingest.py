@@ -37,6 +37,9 @@ class IngestSummary:
     quarantine_path: Path | None  # None when no row was set aside (or none was asked for)
     seconds: float
     problems: dict[str, int] = field(default_factory=dict)
+    # Rows with neither id: in the quarantine file too, but not in the bad-row rate.
+    rows_unidentifiable: int = 0
+    rows_without_session: int = 0  # kept rows whose sessions are derived from the gap in their user
 
     @property
     def bad_row_rate(self) -> float:
@@ -51,6 +54,11 @@ class IngestSummary:
             "rows quarantined": f"{self.rows_quarantined:,} ({self.bad_row_rate:.2%})",
         }
         rows |= {f"  {problem}": count for problem, count in self.problems.items()}
+        if self.rows_unidentifiable:
+            share = self.rows_unidentifiable / self.rows_in
+            rows["rows unidentifiable"] = f"{self.rows_unidentifiable:,} ({share:.2%}): no user or session id"
+        if self.rows_without_session:
+            rows["rows without session id"] = f"{self.rows_without_session:,}: gap sessions within their user"
         if self.sessions is not None:
             rows["sessions"] = self.sessions
         if self.users is not None:
@@ -76,25 +84,44 @@ def load_events(
     normalized = normalize_events(read_events(path), config.events)
     events, summary = normalized.events, normalized.summary
     written = None
-    if summary.rows_quarantined and quarantine_path is not None:
+    if len(normalized.quarantine) and quarantine_path is not None:
         written = write_quarantine(normalized.quarantine, quarantine_path)
     check_bad_row_rate(summary, config.quality.max_bad_row_rate, quarantine=str(written) if written else None)
     if not summary.rows_kept:
-        raise DataQualityError(f"no usable events in {path} ({summary.rows_in:,} rows read)")
+        raise DataQualityError(f"no usable events in {path} ({_unusable(summary)})")
     stamps = events["timestamp"]
+    without_session = _without_session(events)
     return events, IngestSummary(
         source=path,
         rows_in=summary.rows_in,
         rows_kept=summary.rows_kept,
         rows_quarantined=summary.rows_quarantined,
-        sessions=int(events["session_id"].nunique()) if "session_id" in events else None,
+        sessions=(
+            int(events["session_id"].nunique()) if "session_id" in events and not without_session else None
+        ),
         users=int(events["user_id"].nunique()) if "user_id" in events else None,
         first_event=stamps.min(),
         last_event=stamps.max(),
         quarantine_path=written,
         seconds=time.perf_counter() - started,
         problems=dict(summary.problems),
+        rows_unidentifiable=summary.rows_unidentifiable,
+        rows_without_session=without_session,
     )
+
+
+def _without_session(events: pd.DataFrame) -> int:
+    """Kept rows without a session id (they have a user id: sessions are derived for them)."""
+    if "session_id" not in events or "user_id" not in events:
+        return 0
+    return int(events["session_id"].isna().sum())
+
+
+def _unusable(summary: NormalizeSummary) -> str:
+    said = f"{summary.rows_in:,} rows read"
+    if summary.rows_unidentifiable:
+        said += f", {summary.rows_unidentifiable:,} of them with neither a user nor a session id"
+    return said
 
 
 class EventStream:
@@ -113,7 +140,7 @@ class EventStream:
         self.path, self.config, self.batch_rows = path, config, batch_rows
         self.quarantine_path = quarantine_path
         self._quarantine: list[pd.DataFrame] = []
-        self._rows_in = self._rows_kept = 0
+        self._rows_in = self._rows_kept = self._unidentifiable = self._without_session = 0
         self._problems: Counter[str] = Counter()
         self._first: pd.Timestamp | None = None
         self._last: pd.Timestamp | None = None
@@ -126,8 +153,10 @@ class EventStream:
             summary, events = normalized.summary, normalized.events
             self._rows_in += summary.rows_in
             self._rows_kept += summary.rows_kept
+            self._unidentifiable += summary.rows_unidentifiable
+            self._without_session += _without_session(events)
             self._problems.update(summary.problems)
-            if summary.rows_quarantined:
+            if len(normalized.quarantine):
                 self._quarantine.append(normalized.quarantine)
             if len(events):
                 low, high = events["timestamp"].min(), events["timestamp"].max()
@@ -141,17 +170,23 @@ class EventStream:
 
     def finish(self) -> IngestSummary:
         """Write the quarantine, enforce the bad-row limit; sessions and users are left to the engine."""
-        quarantined = sum(len(q) for q in self._quarantine)
-        summary = NormalizeSummary(self._rows_in, self._rows_kept, quarantined, dict(self._problems))
+        set_aside = sum(len(q) for q in self._quarantine)
+        summary = NormalizeSummary(
+            self._rows_in,
+            self._rows_kept,
+            set_aside - self._unidentifiable,
+            dict(self._problems),
+            rows_unidentifiable=self._unidentifiable,
+        )
         written = None
-        if quarantined and self.quarantine_path is not None:
+        if set_aside and self.quarantine_path is not None:
             written = write_quarantine(pd.concat(self._quarantine, ignore_index=True), self.quarantine_path)
         self._quarantine = []
         check_bad_row_rate(
             summary, self.config.quality.max_bad_row_rate, quarantine=str(written) if written else None
         )
         if not summary.rows_kept:
-            raise DataQualityError(f"no usable events in {self.path} ({summary.rows_in:,} rows read)")
+            raise DataQualityError(f"no usable events in {self.path} ({_unusable(summary)})")
         return IngestSummary(
             source=self.path,
             rows_in=summary.rows_in,
@@ -164,6 +199,8 @@ class EventStream:
             quarantine_path=written,
             seconds=time.perf_counter() - self._started,
             problems=dict(summary.problems),
+            rows_unidentifiable=summary.rows_unidentifiable,
+            rows_without_session=self._without_session,
         )
 
 

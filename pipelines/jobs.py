@@ -12,10 +12,12 @@ from rich.console import Console
 from rich.table import Table
 
 from features.config import FrictionConfig, load_config
-from pipelines.console import print_summary, step
+from features.featurize import Featurizer
+from pipelines.console import console, print_summary, step
 from pipelines.feature_table import check_built_with
 from pipelines.features_job import FeaturesSummary, run_features
 from pipelines.ingest import IngestSummary, load_events
+from pipelines.label_presence import label_presence
 from pipelines.progress import TerminalProgress
 from pipelines.simulate import check_world_names, profile_named, simulate, write_world
 from pipelines.streaming import DEFAULT_MEMORY_BUDGET_MB
@@ -71,10 +73,15 @@ def run_simulate(
 
 def run_validate(config_path: Path, events_path: Path, quarantine: Path | None = None) -> IngestSummary:
     config = load_config(config_path)
+    Featurizer(config)  # what `features` refuses in the config (taxonomy, label touchpoint), refused here too
     target = quarantine or default_quarantine_path(events_path)
     with step(f"Reading and validating {events_path}"):
-        _, summary = load_events(events_path, config, quarantine_path=target)
-    print_summary("friction validate", summary.as_rows())
+        events, summary = load_events(events_path, config, quarantine_path=target)
+        presence = label_presence(events, config.label)
+    del events
+    print_summary("friction validate", summary.as_rows() | (presence.as_rows() if presence else {}))
+    if presence is not None and (warning := presence.warning()) is not None:
+        console.print(warning, soft_wrap=True, markup=False, highlight=False)
     return summary
 
 

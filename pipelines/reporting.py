@@ -147,5 +147,5 @@ def run_report(
     # Unwrapped lines, last: what a person (or `make demo`) reads and copies.
     plain = Console(soft_wrap=True, highlight=False)
     plain.print(f"Report: {out / HTML_FILE}")
-    plain.print(f"Top moments of truth: {', '.join(top) or 'none'}")
+    plain.print(f"Top moments of truth: {', '.join(top) or 'none (no touchpoint raises the risk)'}")
     return ReportOutcome(out, report, run_id)

@@ -36,7 +36,9 @@ class Report:
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     def top_moments(self, k: int = 3) -> list[str]:
-        return [str(t) for t in self.tables["moments"]["touchpoint"].head(k)]
+        """The `k` most harmful touchpoints; one whose impact is zero (or lowers risk) is none."""
+        moments = self.tables["moments"]
+        return [str(t) for t in moments.loc[moments["total_impact"] > 0, "touchpoint"].head(k)]
 
 
 def funnel_of(model: FrictionModel) -> list[str]:

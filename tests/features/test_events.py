@@ -150,14 +150,15 @@ def test_each_bad_row_is_quarantined_with_a_reason_naming_the_value() -> None:
     assert reasons == {
         1: "unparseable timestamp 'soon'",
         2: "missing timestamp",
-        3: "missing session_id",
+        3: "unidentifiable: no session_id",
         4: "missing event name",
         5: "non-numeric x 'left'",
         6: "negative load_ms '-7.0'",
         7: "unparseable timestamp 'x'",
     }
     assert result.events["session_id"].tolist() == ["s1"]
-    assert result.summary == NormalizeSummary(8, 1, 7, result.summary.problems)
+    # The row without an id is set aside too, but it is not broken: it is counted apart.
+    assert result.summary == NormalizeSummary(8, 1, 6, result.summary.problems, rows_unidentifiable=1)
     assert result.summary.problems["unparseable timestamp"] == 2
 
 
@@ -176,11 +177,14 @@ def test_quarantine_keeps_the_raw_values_as_text() -> None:
     assert quarantine.loc[0, "extra"] == "[1, 2]"
 
 
-def test_both_ids_missing_is_a_bad_row_one_is_enough() -> None:
+def test_both_ids_missing_is_unidentifiable_not_broken_one_is_enough() -> None:
     raw = frame(session_id=["s1", None, None], user_id=[None, "u2", " "])
     result = normalize_events(raw, EventsConfig())
-    assert result.quarantine["reason"].tolist() == ["missing session_id and user_id"]
+    assert result.quarantine["reason"].tolist() == ["unidentifiable: no session_id and no user_id"]
     assert result.events["user_id"].isna().tolist() == [True, False]
+    assert (result.summary.rows_quarantined, result.summary.rows_unidentifiable) == (0, 1)
+    assert result.summary.bad_row_rate == 0.0
+    assert "unidentifiable" not in result.summary.problems
 
 
 def test_reader_errors_are_the_only_reason_of_their_row() -> None:
@@ -314,7 +318,8 @@ def test_rows_in_equals_kept_plus_quarantined(rows: list[tuple[object, ...]]) ->
     raw = raw.astype({"load_ms": "float64"})
     result = normalize_events(raw, EventsConfig())
     summary = result.summary
-    assert summary.rows_in == len(raw) == summary.rows_kept + summary.rows_quarantined
+    set_aside = summary.rows_quarantined + summary.rows_unidentifiable
+    assert summary.rows_in == len(raw) == summary.rows_kept + set_aside
     expected_bad = [
         i
         for i, (stamp, event, session, x, load) in enumerate(rows)

@@ -166,3 +166,53 @@ def test_survey_problems_are_named() -> None:
         )
     with pytest.raises(ConfigError, match=r"needs \[label.survey\]"):
         attach_survey_labels(features, pd.DataFrame({"session_id": ["s1"], "csat": [1]}), LabelConfig())
+
+
+ABSENCE = {"label": {"kind": "absence", "reached": "cart", "events": ["purchase"]}}
+
+
+def test_an_absence_label_marks_sessions_that_reached_a_touchpoint_without_the_event() -> None:
+    events = frame(
+        [
+            ("abandoned", 0, "page_view", "/"),
+            ("abandoned", 5, "page_view", "/cart"),
+            ("abandoned", 9, "page_view", "/p/1"),
+            ("bought", 0, "page_view", "/cart"),
+            ("bought", 8, "page_view", "/checkout/payment"),
+            ("bought", 12, "purchase", "/checkout/payment"),
+            ("bought", 12, "page_view", "/checkout/confirmation"),  # same instant: left out
+            ("bought", 20, "page_view", "/checkout/confirmation"),
+            ("browsed", 0, "page_view", "/"),
+            ("browsed", 4, "page_view", "/p/2"),
+        ]
+    )
+    result = Featurizer(parse_config(ABSENCE))(events)
+    table = result.frame.set_index("session_id")
+    assert table["label"].to_dict() == {
+        "abandoned": 1.0,
+        "bought": 0.0,
+        "browsed": pytest.approx(np.nan, nan_ok=True),
+    }
+    assert table["label_known"].to_dict() == {"abandoned": True, "bought": True, "browsed": False}
+    # Leakage-safe: the purchase and everything from its instant on are not features.
+    assert table.loc["bought", "confirmation__visits"] == 0
+    assert table.loc["bought", "session__events"] == 2
+    assert result.counts["events_after_cutoff"] == 2
+
+
+def test_an_absence_label_reached_only_through_events_before_the_cutoff() -> None:
+    # The cart seen after the purchase does not put the session in the population.
+    events = frame([("s", 0, "page_view", "/"), ("s", 5, "purchase", "/"), ("s", 9, "page_view", "/cart")])
+    table = Featurizer(parse_config(ABSENCE))(events).frame
+    assert not table["label_known"].iloc[0]
+
+
+def test_an_absence_label_needs_a_known_touchpoint_and_its_events() -> None:
+    with pytest.raises(
+        ConfigError, match=r"label\.reached: unknown touchpoint `chart` \(did you mean `cart`\?\)"
+    ):
+        Featurizer(parse_config({"label": {"kind": "absence", "reached": "chart", "events": ["purchase"]}}))
+    with pytest.raises(ConfigError, match=r"kind = 'absence' needs `reached`, a touchpoint"):
+        parse_config({"label": {"kind": "absence", "events": ["purchase"]}})
+    with pytest.raises(ConfigError, match=r"`reached` is for kind = 'absence', not kind = 'event'"):
+        parse_config({"label": {"reached": "cart"}})

@@ -3,16 +3,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 import pytest
 
-from features.config import EventsConfig
+from features.config import EventsConfig, parse_config
 from features.errors import SchemaError
 from features.events import normalize_events
-from features.presets import PRESETS, expand_key_values, plan_columns
+from features.featurize import Featurizer, featurize
+from features.presets import PRESETS, detect_preset, expand_key_values, plan_columns, with_preset
 from pipelines.readers import read_events
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -160,3 +162,213 @@ def test_expand_key_values_refuses_what_is_not_a_key_value_list() -> None:
     arrow = pd.Series([[1]], dtype=pd.ArrowDtype(pa.list_(pa.int64())), name="event_params")
     with pytest.raises(SchemaError, match=r"its type is list<item: int64>"):
         expand_key_values(arrow, ["a"])
+
+
+# --- The vendor's vocabulary: signal names and standard events mapped to touchpoints.
+
+
+def touchpoints_of(preset: str, names: list[str], **config: object) -> list[str]:
+    """The touchpoint of each event name (no page) under the preset, as the featurizer maps it."""
+    featurizer = Featurizer(parse_config({"events": {"preset": preset}, **config}))
+    taxonomy = featurizer.taxonomy_
+    codes = taxonomy.map_codes(np.arange(len(names)), np.array(names, dtype=object), None, None)
+    return [taxonomy.touchpoints[code] for code in codes]
+
+
+def test_ga4_recommended_events_map_to_the_journey_without_a_rule() -> None:
+    names = [
+        "view_item_list",
+        "select_item",
+        "view_item",
+        "add_to_cart",
+        "view_cart",
+        "begin_checkout",
+        "add_shipping_info",
+        "add_payment_info",
+        "purchase",
+        "refund",
+        "view_search_results",
+        "login",
+        "sign_up",
+    ]
+    assert touchpoints_of("ga4", names) == [
+        "catalog",
+        "catalog",
+        "product",
+        "cart",
+        "cart",
+        "shipping",
+        "shipping",
+        "payment",
+        "confirmation",
+        "help",
+        "search",
+        "account",
+        "account",
+    ]
+    assert touchpoints_of("custom", ["view_item_list", "view_search_results"]) == ["other", "other"]
+
+
+def test_segment_and_snowplow_bring_their_vocabulary_too() -> None:
+    assert touchpoints_of("segment", ["Product Viewed", "Cart Viewed", "Order Completed", "Signed In"]) == [
+        "product",
+        "cart",
+        "confirmation",
+        "account",
+    ]
+    assert touchpoints_of("snowplow", ["list_view", "add_to_cart", "checkout_step", "transaction"]) == [
+        "catalog",
+        "cart",
+        "shipping",
+        "confirmation",
+    ]
+
+
+def test_rules_the_user_wrote_and_page_rules_win_over_the_vocabulary() -> None:
+    rule = {"rules": [{"touchpoint": "product", "event": "add_to_cart"}]}
+    assert touchpoints_of("ga4", ["add_to_cart"], touchpoints=rule) == ["product"]
+    taxonomy = Featurizer(parse_config({"events": {"preset": "ga4"}})).taxonomy_
+    events = np.array(["add_to_cart"], dtype=object)
+    pages = np.array(["/cart"], dtype=object)
+    (code,) = taxonomy.map_codes(np.array([0]), events, np.array([0]), pages)
+    assert taxonomy.touchpoints[code] == "cart"
+
+
+def test_a_model_carrying_its_config_maps_events_as_at_training() -> None:
+    config = parse_config(
+        {"events": {"preset": "ga4"}, "touchpoints": {"rules": [{"touchpoint": "help", "event": "refund"}]}}
+    )
+    trained = with_preset(config).touchpoints.rules
+    carried = with_preset(config.self_contained()).touchpoints.rules
+    assert trained == carried
+
+
+def test_presets_set_their_vendor_signal_names_unless_signals_name_them() -> None:
+    assert (
+        with_preset(parse_config({"events": {"preset": "ga4"}})).signals.search_event == "view_search_results"
+    )
+    assert with_preset(parse_config({"events": {"preset": "snowplow"}})).signals.search_event == "site_search"
+    assert (
+        with_preset(parse_config({"events": {"preset": "segment"}})).signals.search_event
+        == "Products Searched"
+    )
+    mine = parse_config({"events": {"preset": "ga4"}, "signals": {"search_event": "my_search"}})
+    assert with_preset(mine).signals.search_event == "my_search"
+    assert with_preset(parse_config({})).signals.search_event == "search"
+
+
+def test_ga4_searches_feed_the_search_signals() -> None:
+    at = pd.Timestamp("2020-11-01 00:54:33", tz=UTC)
+    events = pd.DataFrame(
+        {
+            "session_id": ["s"] * 3,
+            "user_id": ["u"] * 3,
+            "timestamp": [at, at + pd.Timedelta(seconds=10), at + pd.Timedelta(seconds=20)],
+            "event": ["page_view", "view_search_results", "view_search_results"],
+        }
+    )
+    table = featurize(events, parse_config({"events": {"preset": "ga4"}})).frame
+    assert table["search__search_refinements"].iloc[0] == 1.0
+    assert table["search__visits"].iloc[0] == 1.0
+
+
+def test_snowplow_ecommerce_actions_are_named_by_their_type() -> None:
+    events = normalized("snowplow", "snowplow_enriched.tsv")
+    assert events["event"].tolist() == [
+        "page_view",
+        "page_view",
+        "add_to_cart",
+        "site_search",
+        "transaction",
+        "screen_view",
+        "refund",
+    ]
+    # The warehouse loaders keep the action in a column of its own, a record in JSON.
+    column = "unstruct_event_com_snowplowanalytics_snowplow_ecommerce_snowplow_ecommerce_action_1"
+    raw = pd.DataFrame(
+        {
+            "domain_sessionid": ["s", "s"],
+            "derived_tstamp": ["2024-03-01 10:00:00.000", "2024-03-01 10:00:05.000"],
+            "event_name": ["page_view", "snowplow_ecommerce_action"],
+            f"{column}.type": [None, "checkout_step"],
+        }
+    )
+    assert normalize_events(raw, EventsConfig(preset="snowplow")).events["event"].tolist() == [
+        "page_view",
+        "checkout_step",
+    ]
+
+
+def test_a_dotted_path_names_a_field_inside_json_text_or_key_values() -> None:
+    events = normalize_events(
+        read_events(FIXTURES / "snowplow_enriched.tsv"),
+        EventsConfig(preset="snowplow", event="unstruct_event.data.data.type"),
+    )
+    assert events.events["event"].tolist() == ["add_to_cart", "transaction"]
+    assert events.summary.problems == {"missing event": 5}  # the rows without that field
+    ga4 = normalize_events(
+        read_events(FIXTURES / "ga4_ecommerce_export.jsonl"),
+        EventsConfig(preset="ga4", target="event_params.search_term"),
+    ).events
+    assert ga4["target"].dropna().tolist() == ["tee"]
+
+
+def test_snowplow_mobile_sessions_come_from_the_client_session_entity() -> None:
+    events = normalized("snowplow", "snowplow_enriched.tsv")
+    assert events["session_id"].iloc[5] == "9c65e7f3-1b1c-4e35-9a8f-3a3c1e1f0b7d"  # from `contexts`
+    assert pd.isna(events["session_id"].iloc[6])  # none anywhere: sessions come from the gap
+    # The warehouse loaders' column: a list of records, read from JSON.
+    rows = [
+        {"domain_userid": "d", "derived_tstamp": "2024-03-01 10:00:00", "event_name": "screen_view"}
+        | {
+            "contexts_com_snowplowanalytics_snowplow_client_session_1": [
+                {"sessionId": "m-1", "sessionIndex": 2}
+            ]
+        },
+        {"domain_userid": "d", "domain_sessionid": "web-1", "derived_tstamp": "2024-03-01 11:00:00"}
+        | {"event_name": "page_view", "contexts_com_snowplowanalytics_snowplow_client_session_1": None},
+    ]
+    raw = pd.json_normalize(rows)
+    assert normalize_events(raw, EventsConfig(preset="snowplow")).events["session_id"].tolist() == [
+        "m-1",
+        "web-1",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "preset"),
+    [
+        ("ga4_bigquery_export.jsonl", "ga4"),
+        ("ga4_ecommerce_export.jsonl", "ga4"),
+        ("snowplow_atomic_events.csv", "snowplow"),
+        ("snowplow_enriched.tsv", "snowplow"),
+        ("segment_track_calls.jsonl", "segment"),
+        ("events.csv", "custom"),
+    ],
+)
+def test_the_vendor_is_recognised_from_its_columns(name: str, preset: str) -> None:
+    assert detect_preset(list(read_events(FIXTURES / name).columns)) == preset
+
+
+def test_segment_warehouse_tracks_tables_map_too() -> None:
+    raw = pd.DataFrame(
+        {
+            "id": ["m1"],
+            "anonymous_id": ["anon-1"],
+            "user_id": [None],
+            "event": ["Product Viewed"],
+            "received_at": ["2024-03-01 10:00:01.000 UTC"],
+            "original_timestamp": ["2024-03-01 10:00:00.000 UTC"],
+            "timestamp": ["2024-03-01 10:00:00.000 UTC"],
+            "context_page_path": ["/product/42"],
+            "context_library_name": ["analytics.js"],
+        }
+    )
+    assert detect_preset(list(raw.columns)) == "segment"
+    events = normalize_events(raw, EventsConfig(preset="segment")).events
+    assert events.iloc[0][["user_id", "event", "page", "library"]].tolist() == [
+        "anon-1",
+        "Product Viewed",
+        "/product/42",
+        "analytics.js",
+    ]

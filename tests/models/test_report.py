@@ -295,3 +295,20 @@ def test_waterfall_walks_from_the_base_to_the_raw_score_and_escapes_labels() -> 
     ]
     assert "raw score -1.00" in svg
     assert "<script" not in svg
+
+
+def test_a_touchpoint_without_impact_is_never_a_top_moment() -> None:
+    moments = pd.DataFrame(
+        {"touchpoint": ["payment", "home", "search", "catalog"], "total_impact": [2.5, 0.0, 0.0, -0.4]}
+    )
+    report = Report(
+        tables={"moments": moments},
+        figures={},
+        dependence={},
+        waterfalls={},
+        config=ReportConfig(),
+        journey_from_events=False,
+        plot_sessions=0,
+    )
+    assert report.top_moments(3) == ["payment"]
+    assert Report(**{**report.__dict__, "tables": {"moments": moments.iloc[1:]}}).top_moments(3) == []

@@ -86,15 +86,15 @@ def test_csv_rows_with_the_wrong_field_count_become_read_error_rows() -> None:
     ]
 
 
-def test_unknown_extension_names_it_and_the_supported_ones(tmp_path: Path) -> None:
-    path = tmp_path / "events.json"
-    path.write_text("{}")
-    with pytest.raises(
-        ConfigError, match=r"unsupported events file 'events.json' \(extension .json\); supported: .csv,"
-    ):
-        read_events(path)
-    with pytest.raises(ConfigError, match=r"supported: .*\.jsonl\.gz.*or a directory of \.parquet files"):
-        event_format(path)
+def test_unreadable_content_is_named_with_the_supported_formats(tmp_path: Path) -> None:
+    binary = tmp_path / "events.bin"
+    binary.write_bytes(b"\x00\x01\x02 not events")
+    with pytest.raises(ConfigError, match=r"cannot tell the format of .*events\.bin .*supported: CSV, TSV"):
+        read_events(binary)
+    array = tmp_path / "events.json"
+    array.write_text('[{"event": "click"}]')
+    with pytest.raises(ConfigError, match=r"holds a JSON array; events in JSON must be JSON Lines"):
+        event_format(array)
 
 
 def test_missing_input_is_a_clear_error(tmp_path: Path) -> None:
@@ -102,18 +102,19 @@ def test_missing_input_is_a_clear_error(tmp_path: Path) -> None:
         read_events(tmp_path / "nothing.csv")
     empty = tmp_path / "parts"
     empty.mkdir()
-    with pytest.raises(ConfigError, match=r"no \.parquet files in the directory"):
+    (empty / "_SUCCESS").write_text("")
+    with pytest.raises(ConfigError, match=r"no event files in the directory .*parts"):
         read_events(empty)
 
 
 def test_empty_and_corrupt_files_are_clear_errors(tmp_path: Path) -> None:
     (tmp_path / "empty.csv").write_text("")
-    with pytest.raises(DataQualityError, match=r"empty\.csv is empty: a CSV of events needs a header line"):
+    with pytest.raises(DataQualityError, match=r"empty\.csv is empty \(0 bytes\): there are no events"):
         read_events(tmp_path / "empty.csv")
     (tmp_path / "broken.parquet").write_bytes(b"PAR1 not really")
     with pytest.raises(DataQualityError, match=r"cannot read events from .*broken\.parquet"):
         read_events(tmp_path / "broken.parquet")
-    (tmp_path / "broken.jsonl.gz").write_bytes(b"not gzip")
+    (tmp_path / "broken.jsonl.gz").write_bytes(b"\x1f\x8bnot gzip")
     with pytest.raises(DataQualityError, match=r"cannot read events from .*broken\.jsonl\.gz"):
         read_events(tmp_path / "broken.jsonl.gz")
 
