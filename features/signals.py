@@ -341,6 +341,8 @@ class Signal:
     requires: tuple[str, ...]
     # One-line meaning per touchpoint, formatted with `touchpoint` and the SignalsConfig fields.
     meaning: str
+    # The event kinds (EVENT_KINDS) it looks for: with none of them in the data it never fires.
+    kinds: tuple[str, ...] = ()
 
 
 SIGNALS: tuple[Signal, ...] = (
@@ -350,19 +352,22 @@ SIGNALS: tuple[Signal, ...] = (
         ("target",),
         "rage-click bursts at {touchpoint}: {rage_click_min_clicks}+ clicks on one target, each under "
         "{rage_click_max_interval_ms:g} ms and {rage_click_max_distance_px:g} px from the previous",
+        kinds=("click",),
     ),
     Signal(
         "dead_clicks",
         dead_clicks,
         (),
         "clicks at {touchpoint} followed by nothing for over {dead_click_ms:g} ms",
+        kinds=("click",),
     ),
-    Signal("errors", errors, (), "error events at {touchpoint}"),
+    Signal("errors", errors, (), "error events at {touchpoint}", kinds=("error",)),
     Signal(
         "error_clicks",
         error_clicks,
         (),
         "clicks at {touchpoint} followed by an error within {error_click_ms:g} ms",
+        kinds=("click", "error"),
     ),
     Signal(
         "quick_backs",
@@ -393,12 +398,14 @@ SIGNALS: tuple[Signal, ...] = (
         no_result_searches,
         ("value",),
         "searches at {touchpoint} that returned no results",
+        kinds=("search",),
     ),
     Signal(
         "search_refinements",
         search_refinements,
         (),
         "searches at {touchpoint} within {search_refinement_s:g} s of the previous search",
+        kinds=("search",),
     ),
     Signal("slow_loads", slow_loads, ("load_ms",), "loads at {touchpoint} slower than {slow_load_ms:g} ms"),
     Signal("stalls", stalls, (), "pauses of over {stall_s:g} s at {touchpoint} before the next event"),
@@ -407,6 +414,7 @@ SIGNALS: tuple[Signal, ...] = (
         repeated_submits,
         (),
         "submits at {touchpoint} repeated within {repeated_submit_s:g} s",
+        kinds=("submit",),
     ),
 )
 SIGNAL_NAMES: tuple[str, ...] = tuple(s.name for s in SIGNALS)

@@ -12,7 +12,9 @@ from rich.console import Console
 from rich.table import Table
 
 from features.config import FrictionConfig, load_config
-from pipelines.console import print_summary, step
+from features.coverage import measure_coverage
+from features.taxonomy import load_taxonomy
+from pipelines.console import print_summary, print_warnings, step
 from pipelines.feature_table import check_built_with
 from pipelines.features_job import FeaturesSummary, run_features
 from pipelines.ingest import IngestSummary, load_events
@@ -66,8 +68,10 @@ def run_validate(config_path: Path, events_path: Path, quarantine: Path | None =
     config = load_config(config_path)
     target = quarantine or default_quarantine_path(events_path)
     with step(f"Reading and validating {events_path}"):
-        _, summary = load_events(events_path, config, quarantine_path=target)
-    print_summary("friction validate", summary.as_rows())
+        events, summary = load_events(events_path, config, quarantine_path=target)
+        coverage = measure_coverage(events, config, load_taxonomy(config.touchpoints))
+    print_summary("friction validate", summary.as_rows() | coverage.as_rows())
+    print_warnings(coverage.warnings())
     return summary
 
 
@@ -92,6 +96,7 @@ def run_features_job(
             progress=progress,
         )
     print_summary("friction features", summary.as_rows())
+    print_warnings(summary.coverage.warnings() if summary.coverage is not None else [])
     return summary
 
 
