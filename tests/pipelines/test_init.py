@@ -225,3 +225,38 @@ def test_a_vendor_export_is_recognised(tmp_path: Path) -> None:
     result = runner.invoke(app, ["init", "--events", str(fixture), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert load_config(out).events.preset == "segment"
+
+
+def test_validate_warns_when_the_taxonomy_misses_the_vocabulary(tmp_path: Path) -> None:
+    # A config that only maps the columns, what a new user writes first: the default taxonomy
+    # knows none of these names, and validate says so instead of printing a plain success.
+    world = alt_world(tmp_path, sessions=200)
+    config_path = tmp_path / "columns_only.toml"
+    mapping = {**ALT_COLUMNS, "timestamp": "event_time"}
+    lines = ["[events]", *(f'{k} = "{v}"' for k, v in mapping.items()), 'timestamp_unit = "ms"']
+    config_path.write_text("\n".join(lines) + "\n")
+    result = runner.invoke(app, ["validate", "--config", str(config_path), "--events", str(world.events)])
+    assert result.exit_code == 0, result.output
+    assert "touchpoint other" in result.stdout
+    assert "warning: " in result.stderr
+    assert "map to no touchpoint (`other`); top event names: pdp_click" in " ".join(result.stderr.split())
+    assert "off: missing column `page`" in result.stdout  # page loops
+    assert "off: no `error` event in the data" in result.stdout
+
+
+def test_streamed_features_record_the_coverage_of_a_sample(tmp_path: Path) -> None:
+    from pipelines.features_job import run_features
+
+    world = alt_world(tmp_path, sessions=200)
+    config_path = tmp_path / "friction.toml"
+    assert (
+        runner.invoke(app, ["init", "--events", str(world.events), "--out", str(config_path)]).exit_code == 0
+    )
+    out = tmp_path / "features.parquet"
+    summary = run_features(
+        load_config(config_path), world.events, out, tmp_path / "q.parquet", streaming=True
+    )
+    coverage = json.loads(out.with_suffix(".manifest.json").read_text())["coverage"]
+    assert coverage["sampled"] is True
+    assert coverage["other_share"] < 0.10
+    assert "touchpoint payment (sample)" in summary.as_rows()
