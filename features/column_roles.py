@@ -31,6 +31,8 @@ _EPOCH_UNITS: tuple[tuple[TimestampUnit, float, float], ...] = (
 _CONTEXT_MAX_DISTINCT = 50
 _CONTEXT_CONSTANT_SHARE = 0.99  # of sessions with one value only
 _EVENT_MAX_DISTINCT = 5_000
+# Rows whose values the type checks read: the kind of values shows in a few thousand rows.
+_PROBE_ROWS = 5_000
 
 
 @dataclass(frozen=True)
@@ -190,13 +192,14 @@ def _distinct(values: pd.Series) -> str:
 def infer_roles(raw: pd.DataFrame) -> ColumnRoles:
     """Guess each canonical column's raw column in `raw` (a sample), with the evidence."""
     usable = [name for name in raw.columns if _scalar(raw[name])]
+    probe = raw.iloc[:: max(1, len(raw) // _PROBE_ROWS)]
     taken: set[str] = set()
     columns: dict[str, ColumnGuess] = {}
     unit: TimestampUnit = "auto"
 
     best: tuple[float, str, TimestampUnit, str] | None = None
     for name in usable:
-        found = _timestamp(raw[name])
+        found = _timestamp(probe[name])
         if found is None:
             continue
         share, found_unit, how = found
@@ -216,12 +219,12 @@ def infer_roles(raw: pd.DataFrame) -> ColumnRoles:
         for _, name in ranked:
             if role.name == "user_id" and _words(name) & {"session", "sessionid"}:
                 continue
-            if role.check(raw[name]):
+            if role.check(probe[name]):
                 columns[role.name] = ColumnGuess(name, f"`{name}`: its name, {_distinct(raw[name])}")
                 taken.add(name)
                 break
 
-    status = _status(raw, usable, taken)
+    status = _status(probe, usable, taken)
     scores = [
         ColumnGuess(n, f"`{n}`: its name, numbers from {raw[n].min():g} to {raw[n].max():g}")
         for n in usable
