@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from features.config import TimestampUnit
-from features.events import parse_timestamps
+from features.events import RAW_LINE_COLUMN, READ_ERROR_COLUMN, parse_timestamps
 from features.tokens import joined_pairs, tokens
 
-__all__ = ["ColumnGuess", "ColumnRoles", "infer_roles"]
+__all__ = ["ColumnGuess", "ColumnRoles", "data_columns", "infer_roles"]
 
 # Epoch magnitudes of 2000-01-01 .. 2100-01-01 in each unit.
 _EPOCH_UNITS: tuple[tuple[TimestampUnit, float, float], ...] = (
@@ -59,12 +60,13 @@ def _words(name: str) -> frozenset[str]:
 
 def _scalar(values: pd.Series) -> bool:
     """False for nested values (lists, structs), which no role takes."""
+    if isinstance(values.dtype, pd.ArrowDtype) and pa.types.is_nested(values.dtype.pyarrow_dtype):
+        return False
     try:
         values.head(100).nunique()
-    except TypeError:
+    except TypeError:  # dicts or lists in an object column
         return False
-    dtype = values.dtype
-    return not (isinstance(dtype, pd.ArrowDtype) and dtype.pyarrow_dtype.num_fields > 0)
+    return True
 
 
 def _numbers(values: pd.Series) -> pd.Series | None:
@@ -102,7 +104,7 @@ def _timestamp(values: pd.Series) -> tuple[float, TimestampUnit, str] | None:
         return None
     parsed = parse_timestamps(values.reset_index(drop=True))
     share = float(parsed.notna().mean())
-    return (share, "auto", "date-time text") if share >= 0.9 else None
+    return (share, "auto", "date-time text") if share >= 0.5 else None
 
 
 def _paths(values: pd.Series) -> float:
@@ -154,7 +156,7 @@ _ROLES: tuple[_Role, ...] = (
     _Role(
         "event",
         ("event", "eventname", "events", "action", "activity", "interaction", "name", "type"),
-        lambda v: _text_like(v) and v.nunique() <= min(_EVENT_MAX_DISTINCT, max(2, len(v) // 5)),
+        lambda v: _text_like(v) and v.nunique() <= min(_EVENT_MAX_DISTINCT, max(50, len(v) // 5)),
     ),
     _Role(
         "page",
@@ -189,9 +191,14 @@ def _distinct(values: pd.Series) -> str:
     return f"{values.nunique():,} distinct over {len(values):,} rows"
 
 
+def data_columns(raw: pd.DataFrame) -> list[str]:
+    """The export's own columns, without those the readers add (unreadable rows)."""
+    return [str(name) for name in raw.columns if name not in (READ_ERROR_COLUMN, RAW_LINE_COLUMN)]
+
+
 def infer_roles(raw: pd.DataFrame) -> ColumnRoles:
     """Guess each canonical column's raw column in `raw` (a sample), with the evidence."""
-    usable = [name for name in raw.columns if _scalar(raw[name])]
+    usable = [name for name in data_columns(raw) if _scalar(raw[name])]
     probe = raw.iloc[:: max(1, len(raw) // _PROBE_ROWS)]
     taken: set[str] = set()
     columns: dict[str, ColumnGuess] = {}

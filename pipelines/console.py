@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -45,4 +46,4 @@ def print_summary(title: str, rows: Mapping[str, Any]) -> None:
 def print_warnings(messages: list[str]) -> None:
     """Each message as one `warning:` line on stderr."""
     for message in messages:
-        console.print(f"[yellow]warning:[/yellow] {message}", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False, soft_wrap=True)

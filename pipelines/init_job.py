@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.column_roles import infer_roles
+from features.column_roles import data_columns, infer_roles
 from features.config import EventsConfig, parse_config
 from features.coverage import Coverage, measure_coverage
 from features.draft_config import draft_events_config, render_config
@@ -78,7 +78,7 @@ def run_init(
         raw = read_sample(events_path, sample_rows)
         chosen = detect_preset(raw.columns) if preset == "auto" else (preset, "chosen with --preset")
         roles = infer_roles(raw)
-        events_config = draft_events_config(chosen[0], roles, raw.columns)
+        events_config = draft_events_config(chosen[0], roles, data_columns(raw))
         events = normalize_events(raw, events_config).events
         if events.empty:
             raise DataQualityError(

@@ -219,12 +219,20 @@ def test_unreadable_columns_are_a_one_line_error(tmp_path: Path) -> None:
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_a_vendor_export_is_recognised(tmp_path: Path) -> None:
-    fixture = Path(__file__).parent.parent / "fixtures" / "segment_track_calls.jsonl"
+@pytest.mark.parametrize(
+    ("fixture", "preset"),
+    [
+        ("ga4_bigquery_export.jsonl", "ga4"),  # nested event_params: no column role takes them
+        ("snowplow_atomic_events.csv", "snowplow"),
+        ("segment_track_calls.jsonl", "segment"),
+    ],
+)
+def test_a_vendor_export_is_recognised(tmp_path: Path, fixture: str, preset: str) -> None:
     out = tmp_path / "friction.toml"
-    result = runner.invoke(app, ["init", "--events", str(fixture), "--out", str(out)])
+    events = Path(__file__).parent.parent / "fixtures" / fixture
+    result = runner.invoke(app, ["init", "--events", str(events), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert load_config(out).events.preset == "segment"
+    assert load_config(out).events.preset == preset
 
 
 def test_validate_warns_when_the_taxonomy_misses_the_vocabulary(tmp_path: Path) -> None:
@@ -239,7 +247,9 @@ def test_validate_warns_when_the_taxonomy_misses_the_vocabulary(tmp_path: Path) 
     assert result.exit_code == 0, result.output
     assert "touchpoint other" in result.stdout
     assert "warning: " in result.stderr
-    assert "map to no touchpoint (`other`); top event names: pdp_click" in " ".join(result.stderr.split())
+    warning = " ".join(result.stderr.split())
+    assert "map to no touchpoint (`other`); top event names: pdp_click" in warning
+    assert "Add [[touchpoints.rules]] or run `friction init`" in warning
     assert "off: missing column `page`" in result.stdout  # page loops
     assert "off: no `error` event in the data" in result.stdout
 
