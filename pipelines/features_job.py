@@ -41,17 +41,20 @@ class FeaturesSummary:
         coverage = self.coverage.as_rows() if self.coverage is not None else {}
         if coverage and self.coverage_sampled:
             coverage = {f"{key} (sample)": value for key, value in coverage.items()}
-        return coverage | {
+        counts = {
             "rows read": self.ingest.rows_in,
             "rows quarantined": self.ingest.rows_quarantined,
             "sessions": self.sessions,
             "features": self.features,
             "labelled sessions": self.labelled,
             "dissatisfied (labelled)": self.positives,
+        }
+        written = {
             "wrote features": str(self.output),
             "wrote manifest": str(self.manifest),
             "seconds": self.seconds,
         }
+        return counts | coverage | written
 
 
 def run_features(
