@@ -215,3 +215,21 @@ def test_the_default_taxonomy_and_inline_flags_compile_on_re2() -> None:
     assert load_taxonomy().rules
     config = parse_config({"touchpoints": {"rules": [{"touchpoint": "cart", "url": "(?i)^/BASKET"}]}})
     assert touchpoints_of(config.touchpoints, ["page_view"], ["/basket/1"]) == ["cart"]
+
+
+@pytest.mark.timeout(10)
+def test_featurizing_a_catastrophic_page_under_a_catastrophic_rule_returns() -> None:
+    # What the API does with one request: featurize a session with the model's inline config.
+    config = parse_config({"touchpoints": {"rules": [CATASTROPHIC_RULE]}}).self_contained()
+    events = pd.DataFrame(
+        {
+            "session_id": ["s1", "s1"],
+            "timestamp": pd.to_datetime(["2026-01-01T10:00:00Z", "2026-01-01T10:00:05Z"]).astype(
+                TIMESTAMP_DTYPE
+            ),
+            "event": ["page_view", "page_view"],
+            "page": [CATASTROPHIC_PAGE, "/aaa"],
+        }
+    )
+    row = Featurizer(config)(events).frame.iloc[0]
+    assert (row["home__visits"], row["other__visits"]) == (1, 1)
