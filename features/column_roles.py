@@ -232,15 +232,29 @@ def infer_roles(raw: pd.DataFrame) -> ColumnRoles:
                 break
 
     status = _status(probe, usable, taken)
-    scores = [
-        ColumnGuess(n, f"`{n}`: its name, numbers from {raw[n].min():g} to {raw[n].max():g}")
+    score_columns = [
+        n
         for n in usable
         if n not in taken and _words(n) & _SCORE_WORDS and pd.api.types.is_numeric_dtype(raw[n].dtype)
     ]
-    taken |= {g.raw for g in scores} | ({status.raw} if status else set())
     group = columns.get("session_id", columns.get("user_id"))
+    scores = [_score(raw, n, group.raw if group else None) for n in score_columns]
+    taken |= {g.raw for g in scores} | ({status.raw} if status else set())
     context = _context(raw, [n for n in usable if n not in taken], group.raw if group else None)
     return ColumnRoles(columns=columns, timestamp_unit=unit, context=context, status=status, scores=scores)
+
+
+def _score(raw: pd.DataFrame, name: str, group: str | None) -> ColumnGuess:
+    """A survey-like score column, with the share of sessions that gave a low score: at most 2
+    on a scale up to 5 (CSAT), at most 6 on one up to 10 (NPS)."""
+    values = raw[name]
+    top = float(values.max())
+    evidence = f"`{name}`: its name, numbers from {values.min():g} to {top:g}"
+    threshold = 2.0 if top <= 5 else 6.0 if top <= 10 else None
+    if threshold is None or group is None:
+        return ColumnGuess(name, evidence)
+    low = (values <= threshold).groupby(raw[group].to_numpy()).any()
+    return ColumnGuess(name, f"{evidence}; <= {threshold:g} in {float(low.mean()):.1%} of sessions")
 
 
 def _status(raw: pd.DataFrame, usable: list[str], taken: set[str]) -> ColumnGuess | None:

@@ -225,7 +225,7 @@ def test_column_roles_from_unfamiliar_names_and_values() -> None:
             "ttfb": np.full(n, 120.0),
             "http_status": [200, 200, 200, 500] * (n // 4),
             "device": ["ios" if (k // 10) % 2 else "web" for k in range(n)],
-            "csat": [5, 4, 1, 3] * (n // 4),
+            "csat": [1 if k < 50 else 4 for k in range(n)],  # the first 5 of 20 visits
         }
     )
     roles = infer_roles(frame)
@@ -244,6 +244,7 @@ def test_column_roles_from_unfamiliar_names_and_values() -> None:
     assert roles.status is not None
     assert roles.status.raw == "http_status"
     assert [g.raw for g in roles.scores] == ["csat"]
+    assert roles.scores[0].evidence.endswith("numbers from 1 to 4; <= 2 in 25.0% of sessions")
     # `customer_type` changes within a visit here, `device` does not.
     assert [g.raw for g in roles.context] == ["device"]
 
