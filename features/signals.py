@@ -14,31 +14,59 @@ A signal whose input column is absent is skipped (and recorded), never invented.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
+from features.patterns import LinearPattern, check_pattern
 from features.schema import did_you_mean
 from features.section import Section
 from features.sessions import Journey, offsets
 
-__all__ = ["SIGNALS", "SIGNAL_NAMES", "Signal", "SignalsConfig", "select_signals"]
+__all__ = [
+    "EVENT_KINDS",
+    "SIGNALS",
+    "SIGNAL_NAMES",
+    "EventMatch",
+    "Signal",
+    "SignalsConfig",
+    "event_positions",
+    "select_signals",
+]
 
 _MS = 1_000  # microseconds per millisecond
 _S = 1_000_000
 _NONE = np.empty(0, dtype=np.int64)
+# The kinds of event signals look for, each set by `<kind>_event`, `<kind>_events` and
+# `<kind>_event_pattern` in [signals].
+EVENT_KINDS: tuple[str, ...] = ("click", "error", "submit", "search", "page_view")
 
 
 class SignalsConfig(Section):
     """Thresholds of the friction signals, and the event names they look for."""
 
+    # The events each signal looks for. An event is a click when its name is `click_event`,
+    # is listed in `click_events`, or matches `click_event_pattern` (searched in the name, on
+    # RE2: features/patterns.py); the same for errors, submits, searches and page views.
     click_event: str = "click"
+    click_events: list[str] = Field(default_factory=list)
+    click_event_pattern: str | None = None
     error_event: str = "error"
+    error_events: list[str] = Field(default_factory=list)
+    error_event_pattern: str | None = None
     submit_event: str = "submit"
+    submit_events: list[str] = Field(default_factory=list)
+    submit_event_pattern: str | None = None
     search_event: str = "search"
+    search_events: list[str] = Field(default_factory=list)
+    search_event_pattern: str | None = None
     page_view_event: str = "page_view"
+    page_view_events: list[str] = Field(default_factory=list)
+    page_view_event_pattern: str | None = None
     # PostHog: a burst of >= 3 clicks on one spot, each < 1000 ms after the previous.
     rage_click_min_clicks: int = Field(default=3, ge=2)
     rage_click_max_interval_ms: float = Field(default=1000.0, gt=0)
@@ -65,6 +93,37 @@ class SignalsConfig(Section):
     # Signals to leave out, by name (see SIGNAL_NAMES).
     disabled: list[str] = Field(default_factory=list)
 
+    @field_validator(*(f"{kind}_event" for kind in EVENT_KINDS), mode="before")
+    @classmethod
+    def _one_name(cls, name: Any, info: ValidationInfo) -> Any:
+        if isinstance(name, list):
+            raise ValueError(f"takes one event name; for several, write `{info.field_name}s = [...]`")
+        if isinstance(name, str) and not name.strip():
+            raise ValueError("an event name cannot be empty")
+        return name
+
+    @field_validator(*(f"{kind}_events" for kind in EVENT_KINDS), mode="before")
+    @classmethod
+    def _names(cls, names: Any, info: ValidationInfo) -> Any:
+        if isinstance(names, str):
+            single = info.field_name.removesuffix("s") if info.field_name else "the single-name key"
+            raise ValueError(
+                f"takes a list of event names, e.g. [{names!r}] (or write `{single} = {names!r}`)"
+            )
+        if isinstance(names, list) and any(isinstance(n, str) and not n.strip() for n in names):
+            raise ValueError("an event name cannot be empty")
+        return names
+
+    @field_validator(*(f"{kind}_event_pattern" for kind in EVENT_KINDS))
+    @classmethod
+    def _linear_time(cls, pattern: str | None) -> str | None:
+        return None if pattern is None else check_pattern(pattern)
+
+    def event_match(self, kind: str) -> EventMatch:
+        """Which event names are of `kind` (one of EVENT_KINDS)."""
+        names = frozenset([getattr(self, f"{kind}_event"), *getattr(self, f"{kind}_events")])
+        return EventMatch(names, getattr(self, f"{kind}_event_pattern"))
+
     @field_validator("disabled")
     @classmethod
     def _known_signals(cls, names: list[str]) -> list[str]:
@@ -73,6 +132,43 @@ class SignalsConfig(Section):
                 hint = did_you_mean(name, SIGNAL_NAMES)
                 raise ValueError(f"unknown signal `{name}`{hint}; known: {', '.join(SIGNAL_NAMES)}")
         return names
+
+
+@dataclass(frozen=True)
+class EventMatch:
+    """Event names given by name, and a pattern for the others."""
+
+    names: frozenset[str]
+    pattern: str | None = None
+
+    def flags(self, event_names: np.ndarray) -> np.ndarray:
+        """Whether each distinct event name matches: one test per name, never per event."""
+        texts = [str(name) for name in event_names]
+        hit = np.fromiter((t in self.names for t in texts), dtype=bool, count=len(texts))
+        if self.pattern is not None:
+            compiled = _compiled(self.pattern)
+            hit |= np.fromiter((compiled.search(t) for t in texts), dtype=bool, count=len(texts))
+        return hit
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(pattern: str) -> LinearPattern:
+    return LinearPattern(pattern)
+
+
+def event_positions(j: Journey, c: SignalsConfig, kind: str) -> np.ndarray:
+    """Offsets of the events of `kind` (see `SignalsConfig.event_match`); computed once per batch."""
+    match = c.event_match(kind)
+    cache: dict[EventMatch, np.ndarray] = j.__dict__.setdefault("_match_positions", {})
+    found = cache.get(match)
+    if found is None:
+        if not match.pattern and len(match.names) == 1:
+            found = j.positions(next(iter(match.names)))
+        else:
+            lookup = np.append(match.flags(j.event_names), False)  # code -1 (no name) looks up False
+            found = offsets(lookup[j.event])
+        cache[match] = found
+    return found
 
 
 def _chain_position(link: np.ndarray) -> np.ndarray:
@@ -96,7 +192,7 @@ def _chained(j: Journey, at: np.ndarray, within_us: float) -> np.ndarray:
 
 def rage_clicks(j: Journey, c: SignalsConfig) -> np.ndarray:
     """Fires at the click that completes a burst of `rage_click_min_clicks` on one target."""
-    clicks = j.positions(c.click_event)
+    clicks = event_positions(j, c, "click")
     if clicks.size < c.rage_click_min_clicks or j.target is None:
         return _NONE
     session, ts, target = j.session[clicks], j.ts[clicks], j.target[clicks]
@@ -116,20 +212,20 @@ def rage_clicks(j: Journey, c: SignalsConfig) -> np.ndarray:
 
 def dead_clicks(j: Journey, c: SignalsConfig) -> np.ndarray:
     """A click whose next event comes over `dead_click_ms` later (a session's last event is not judged)."""
-    clicks = j.positions(c.click_event)
+    clicks = event_positions(j, c, "click")
     fired: np.ndarray = clicks[j.gap_after[clicks] > c.dead_click_ms * _MS]
     return fired
 
 
 def errors(j: Journey, c: SignalsConfig) -> np.ndarray:
     """Every error event."""
-    fired: np.ndarray = j.positions(c.error_event)
+    fired: np.ndarray = event_positions(j, c, "error")
     return fired
 
 
 def error_clicks(j: Journey, c: SignalsConfig) -> np.ndarray:
     """A click followed by an error within `error_click_ms`."""
-    clicks, errs = j.positions(c.click_event), j.positions(c.error_event)
+    clicks, errs = event_positions(j, c, "click"), event_positions(j, c, "error")
     if clicks.size == 0 or errs.size == 0:
         return _NONE
     following = np.searchsorted(errs, clicks, side="right")
@@ -159,7 +255,7 @@ def page_loops(j: Journey, c: SignalsConfig) -> np.ndarray:
         return _NONE
     view = j.first.copy()
     view[1:] |= j.page[1:] != j.page[:-1]
-    view[j.positions(c.page_view_event)] = True
+    view[event_positions(j, c, "page_view")] = True
     views = offsets(view & (j.page >= 0))
     back = c.page_loop_min - 1
     if views.size <= back:
@@ -202,14 +298,14 @@ def no_result_searches(j: Journey, c: SignalsConfig) -> np.ndarray:
     """A search whose `value` (number of results) is 0."""
     if j.value is None:
         return _NONE
-    searches = j.positions(c.search_event)
+    searches = event_positions(j, c, "search")
     fired: np.ndarray = searches[j.value[searches] == 0]
     return fired
 
 
 def search_refinements(j: Journey, c: SignalsConfig) -> np.ndarray:
     """A search within `search_refinement_s` of the session's previous search."""
-    searches = j.positions(c.search_event)
+    searches = event_positions(j, c, "search")
     fired: np.ndarray = searches[1:][_chained(j, searches, c.search_refinement_s * _S)]
     return fired
 
@@ -230,7 +326,7 @@ def stalls(j: Journey, c: SignalsConfig) -> np.ndarray:
 
 def repeated_submits(j: Journey, c: SignalsConfig) -> np.ndarray:
     """A submit within `repeated_submit_s` of the previous submit at the same touchpoint."""
-    submits = j.positions(c.submit_event)
+    submits = event_positions(j, c, "submit")
     touchpoint = j.touchpoint[submits]
     same = touchpoint[1:] == touchpoint[:-1]
     fired: np.ndarray = submits[1:][same & _chained(j, submits, c.repeated_submit_s * _S)]
@@ -245,6 +341,8 @@ class Signal:
     requires: tuple[str, ...]
     # One-line meaning per touchpoint, formatted with `touchpoint` and the SignalsConfig fields.
     meaning: str
+    # The event kinds (EVENT_KINDS) it looks for: with none of them in the data it never fires.
+    kinds: tuple[str, ...] = ()
 
 
 SIGNALS: tuple[Signal, ...] = (
@@ -254,19 +352,22 @@ SIGNALS: tuple[Signal, ...] = (
         ("target",),
         "rage-click bursts at {touchpoint}: {rage_click_min_clicks}+ clicks on one target, each under "
         "{rage_click_max_interval_ms:g} ms and {rage_click_max_distance_px:g} px from the previous",
+        kinds=("click",),
     ),
     Signal(
         "dead_clicks",
         dead_clicks,
         (),
         "clicks at {touchpoint} followed by nothing for over {dead_click_ms:g} ms",
+        kinds=("click",),
     ),
-    Signal("errors", errors, (), "error events at {touchpoint}"),
+    Signal("errors", errors, (), "error events at {touchpoint}", kinds=("error",)),
     Signal(
         "error_clicks",
         error_clicks,
         (),
         "clicks at {touchpoint} followed by an error within {error_click_ms:g} ms",
+        kinds=("click", "error"),
     ),
     Signal(
         "quick_backs",
@@ -297,12 +398,14 @@ SIGNALS: tuple[Signal, ...] = (
         no_result_searches,
         ("value",),
         "searches at {touchpoint} that returned no results",
+        kinds=("search",),
     ),
     Signal(
         "search_refinements",
         search_refinements,
         (),
         "searches at {touchpoint} within {search_refinement_s:g} s of the previous search",
+        kinds=("search",),
     ),
     Signal("slow_loads", slow_loads, ("load_ms",), "loads at {touchpoint} slower than {slow_load_ms:g} ms"),
     Signal("stalls", stalls, (), "pauses of over {stall_s:g} s at {touchpoint} before the next event"),
@@ -311,6 +414,7 @@ SIGNALS: tuple[Signal, ...] = (
         repeated_submits,
         (),
         "submits at {touchpoint} repeated within {repeated_submit_s:g} s",
+        kinds=("submit",),
     ),
 )
 SIGNAL_NAMES: tuple[str, ...] = tuple(s.name for s in SIGNALS)

@@ -20,6 +20,7 @@ import numpy as np
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from features.errors import ConfigError
+from features.patterns import LinearPattern, check_pattern
 from features.schema import did_you_mean
 from features.section import Section
 from features.sessions import offsets
@@ -58,7 +59,8 @@ class TouchpointRule(Section):
 
     touchpoint: str
     event: str | None = None
-    # Searched (re.search) in the `page` column; anchor it with ^ and $ to match whole paths.
+    # Searched in the `page` column (on RE2: features/patterns.py); anchor it with ^ and $ to
+    # match whole paths.
     url: str | None = None
 
     @field_validator("touchpoint")
@@ -70,10 +72,7 @@ class TouchpointRule(Section):
     @classmethod
     def _compiles(cls, value: str | None) -> str | None:
         if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"bad regular expression {value!r}: {exc}") from None
+            check_pattern(value)
         return value
 
     @model_validator(mode="after")
@@ -136,7 +135,7 @@ class Taxonomy:
     # Funnel stage (0-based) of each touchpoint code; -1 off the funnel.
     stages: np.ndarray = field(init=False)
     _rule_codes: np.ndarray = field(init=False)
-    _patterns: tuple[re.Pattern[str] | None, ...] = field(init=False)
+    _patterns: tuple[LinearPattern | None, ...] = field(init=False)
     _page_cache: dict[str | None, int] = field(init=False, default_factory=dict)
     _event_cache: dict[str | None, int] = field(init=False, default_factory=dict)
 
@@ -146,7 +145,7 @@ class Taxonomy:
         stages[np.array([index[name] for name in self.funnel], np.int64)] = np.arange(len(self.funnel))
         object.__setattr__(self, "stages", stages)
         object.__setattr__(self, "_rule_codes", np.array([index[r.touchpoint] for r in self.rules], np.int64))
-        patterns = tuple(None if r.url is None else re.compile(r.url) for r in self.rules)
+        patterns = tuple(None if r.url is None else LinearPattern(r.url) for r in self.rules)
         object.__setattr__(self, "_patterns", patterns)
 
     @property
@@ -172,7 +171,7 @@ class Taxonomy:
             mask = sum(
                 1 << r
                 for r, p in enumerate(self._patterns)
-                if p is None or (page is not None and p.search(page) is not None)
+                if p is None or (page is not None and p.search(page))
             )
             if len(self._page_cache) >= _CACHE_LIMIT:
                 self._page_cache.clear()

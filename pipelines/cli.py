@@ -98,6 +98,23 @@ def simulate(
 
 @app.command()
 @user_errors
+def init(
+    events: EventsOpt,
+    out: Annotated[Path, typer.Option("--out", help="The friction.toml to write")] = Path("friction.toml"),
+    preset: Annotated[
+        str,
+        typer.Option("--preset", help="auto (detected from the columns), custom, ga4, snowplow or segment"),
+    ] = "auto",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --out file")] = False,
+) -> None:
+    """Draft a commented friction.toml from the data: columns, taxonomy, errors, label."""
+    from pipelines.init_job import run_init
+
+    run_init(events, out, preset=preset, force=force)
+
+
+@app.command()
+@user_errors
 def validate(
     config: ConfigOpt,
     events: EventsOpt,

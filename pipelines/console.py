@@ -7,10 +7,11 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-__all__ = ["console", "print_summary", "step"]
+__all__ = ["console", "print_summary", "print_warnings", "step"]
 
 console = Console(stderr=True)
 
@@ -40,3 +41,9 @@ def print_summary(title: str, rows: Mapping[str, Any]) -> None:
     for key, value in rows.items():
         table.add_row(key, _fmt(value))
     Console().print(table)
+
+
+def print_warnings(messages: list[str]) -> None:
+    """Each message as one `warning:` line on stderr."""
+    for message in messages:
+        console.print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False, soft_wrap=True)

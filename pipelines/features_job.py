@@ -9,12 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from features.config import FrictionConfig
+from features.coverage import Coverage, measure_coverage
 from features.digests import file_sha256
+from features.events import normalize_events
 from features.labels import attach_survey_labels
+from features.taxonomy import load_taxonomy
 from pipelines.engines import EngineOutput, featurize_local, featurize_spark
 from pipelines.ingest import IngestSummary, load_events
 from pipelines.progress import NoProgress, Progress
-from pipelines.readers import read_events
+from pipelines.readers import iter_event_batches, read_events
 from pipelines.streaming import DEFAULT_MEMORY_BUDGET_MB, featurize_streaming, plan_memory
 from pipelines.writers import write_json, write_parquet
 
@@ -31,10 +34,15 @@ class FeaturesSummary:
     output: Path
     manifest: Path
     seconds: float
+    coverage: Coverage | None = None
+    coverage_sampled: bool = False  # measured on the first rows only (the streamed path)
 
     def as_rows(self) -> dict[str, Any]:
         unidentifiable = self.ingest.rows_unidentifiable
-        return {
+        coverage = self.coverage.as_rows() if self.coverage is not None else {}
+        if coverage and self.coverage_sampled:
+            coverage = {f"{key} (sample)": value for key, value in coverage.items()}
+        counts = {
             "rows read": self.ingest.rows_in,
             "rows quarantined": self.ingest.rows_quarantined,
             **({"rows unidentifiable (no user or session id)": unidentifiable} if unidentifiable else {}),
@@ -42,10 +50,13 @@ class FeaturesSummary:
             "features": self.features,
             "labelled sessions": self.labelled,
             "dissatisfied (labelled)": self.positives,
+        }
+        written = {
             "wrote features": str(self.output),
             "wrote manifest": str(self.manifest),
             "seconds": self.seconds,
         }
+        return counts | coverage | written
 
 
 def run_features(
@@ -71,7 +82,9 @@ def run_features(
     if config.label.kind == "survey" and config.label.survey is not None:
         surveys = read_events(config.label.survey.path)
     memory = plan_memory(events_path, memory_budget_mb) if engine == "local" else None
+    coverage: Coverage | None
     if memory is not None and (streaming if streaming is not None else not memory.fits_in_memory):
+        coverage, sampled = _sampled_coverage(events_path, config), True
         streamed = featurize_streaming(events_path, config, out, quarantine, memory, surveys, progress)
         ingest, output = streamed.ingest, streamed.features
         sessions, labelled, positives = streamed.sessions, streamed.labelled, streamed.positives
@@ -79,6 +92,8 @@ def run_features(
     else:
         progress.stage(f"Featurizing {events_path.name} ({engine} engine)", None)
         events, ingest = load_events(events_path, config, quarantine_path=quarantine)
+        coverage = measure_coverage(events, config, load_taxonomy(config.touchpoints))
+        sampled = False
         if engine == "spark":
             output = featurize_spark(events, config, master=spark_master or "local[2]")
         else:
@@ -105,6 +120,7 @@ def run_features(
         "input": {"path": str(events_path), "sha256": file_sha256(events_path)},
         "config": config.model_dump(mode="json"),
         "engine": how,
+        "coverage": None if coverage is None else coverage.as_json() | {"sampled": sampled},
     }
     write_json(manifest, manifest_path)
     return FeaturesSummary(
@@ -116,4 +132,19 @@ def run_features(
         output=out,
         manifest=manifest_path,
         seconds=time.perf_counter() - started,
+        coverage=coverage,
+        coverage_sampled=sampled,
     )
+
+
+# Rows the streamed path measures coverage on: the input is larger than memory.
+_COVERAGE_SAMPLE_ROWS = 1_000_000
+
+
+def _sampled_coverage(events_path: Path, config: FrictionConfig) -> Coverage | None:
+    """Coverage of the file's first rows, for an input that is streamed rather than read whole."""
+    first = next(iter_event_batches(events_path, _COVERAGE_SAMPLE_ROWS), None)
+    if first is None:
+        return None  # an empty input: the streamed run says so itself
+    events = normalize_events(first, config.events).events
+    return measure_coverage(events, config, load_taxonomy(config.touchpoints))

@@ -12,8 +12,10 @@ from rich.console import Console
 from rich.table import Table
 
 from features.config import FrictionConfig, load_config
+from features.coverage import measure_coverage
 from features.featurize import Featurizer
-from pipelines.console import console, print_summary, step
+from features.taxonomy import load_taxonomy
+from pipelines.console import console, print_summary, print_warnings, step
 from pipelines.feature_table import check_built_with
 from pipelines.features_job import FeaturesSummary, run_features
 from pipelines.ingest import IngestSummary, load_events
@@ -78,8 +80,11 @@ def run_validate(config_path: Path, events_path: Path, quarantine: Path | None =
     with step(f"Reading and validating {events_path}"):
         events, summary = load_events(events_path, config, quarantine_path=target)
         presence = label_presence(events, config.label)
+        coverage = measure_coverage(events, config, load_taxonomy(config.touchpoints))
     del events
-    print_summary("friction validate", summary.as_rows() | (presence.as_rows() if presence else {}))
+    rows = summary.as_rows() | coverage.as_rows() | (presence.as_rows() if presence else {})
+    print_summary("friction validate", rows)
+    print_warnings(coverage.warnings())
     if presence is not None and (warning := presence.warning()) is not None:
         console.print(warning, soft_wrap=True, markup=False, highlight=False)
     return summary
@@ -106,6 +111,7 @@ def run_features_job(
             progress=progress,
         )
     print_summary("friction features", summary.as_rows())
+    print_warnings(summary.coverage.warnings() if summary.coverage is not None else [])
     return summary
 
 

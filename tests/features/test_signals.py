@@ -122,6 +122,94 @@ def test_error_click_needs_the_error_soon_after_the_click() -> None:
     assert features(before)["payment__error_clicks"] == 0
 
 
+def errors_of_three_kinds() -> pd.DataFrame:
+    return frame(
+        view(0, SHIP),
+        event(5, "error_page", SHIP),
+        view(9, PAY),
+        event(12, "payment_error"),
+        event(14, "Checkout_Failure"),
+        event(15, "error"),
+        event(16, "errorless_step"),
+    )
+
+
+def test_error_events_take_a_list_beside_the_single_name() -> None:
+    row = features(errors_of_three_kinds(), error_events=["payment_error", "error_page"])
+    # The single name (default `error`) stays one of them; unlisted names are not errors.
+    assert (row["shipping__errors"], row["payment__errors"]) == (1, 2)
+
+
+def test_error_events_take_a_pattern_searched_in_each_name() -> None:
+    row = features(errors_of_three_kinds(), error_event_pattern="(?i)(^|_)(error|failure)(_|$)")
+    assert (row["shipping__errors"], row["payment__errors"]) == (1, 3)
+
+
+def test_list_and_pattern_add_up_and_drive_error_clicks() -> None:
+    events = frame(view(0, PAY), click(1.0), event(2.0, "card_declined"), event(9, "payment_error"))
+    row = features(events, error_events=["card_declined"], error_event_pattern="_error$")
+    assert (row["payment__errors"], row["payment__error_clicks"]) == (2, 1)
+
+
+def test_click_search_and_submit_events_take_lists_and_patterns() -> None:
+    taps = frame(
+        view(0, PAY),
+        *(event(t, "tap_button", target="pay", x=1.0, y=1.0) for t in (1.0, 1.3, 1.6)),
+        event(2.0, "SEARCH_QUERY"),
+        event(3.0, "find"),
+        event(4.0, "form_send"),
+        event(5.0, "form_send"),
+    )
+    row = features(
+        taps,
+        click_event_pattern="^tap_",
+        search_events=["find"],
+        search_event_pattern="(?i)search",
+        submit_events=["form_send"],
+    )
+    assert row["payment__rage_clicks"] == 1
+    assert row["payment__search_refinements"] == 1
+    assert row["payment__repeated_submits"] == 1
+    assert features(taps)["payment__rage_clicks"] == 0
+
+
+@pytest.mark.parametrize(
+    ("signals", "message"),
+    [
+        (
+            {"error_event": ["a", "b"]},
+            r"`signals\.error_event`: takes one event name; for several, write "
+            r"`error_events = \[\.\.\.\]`",
+        ),
+        (
+            {"error_events": "payment_error"},
+            r"`signals\.error_events`: takes a list of event names, e\.g\. "
+            r"\['payment_error'\] \(or write `error_event = 'payment_error'`\)",
+        ),
+        ({"click_events": ["tap", " "]}, r"`signals\.click_events`: an event name cannot be empty"),
+        (
+            {"search_event_pattern": "(?=q)"},
+            r"`signals\.search_event_pattern`: bad regular expression "
+            r"'\(\?=q\)'",
+        ),
+        (
+            {"error_event_patern": "x"},
+            r"unknown key `signals\.error_event_patern` \(did you mean "
+            r"`error_event_pattern`\?\)",
+        ),
+    ],
+)
+def test_bad_event_keys_are_errors_naming_the_key(signals: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_config({"signals": signals})
+
+
+def test_event_lists_survive_the_config_a_model_carries() -> None:
+    config = parse_config({"signals": {"error_events": ["payment_error"], "error_event_pattern": "fail"}})
+    again = parse_config(config.self_contained().model_dump(mode="json"))
+    assert again.signals.event_match("error") == config.signals.event_match("error")
+
+
 # --- navigation: quick backs, page loops, ping-pongs, funnel regressions ---
 
 

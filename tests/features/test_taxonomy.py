@@ -175,3 +175,61 @@ def test_self_contained_taxonomy_compiles_to_the_same_one(tmp_path: Path) -> Non
 def test_inline_and_a_taxonomy_file_are_exclusive(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="`inline = true` reads no taxonomy file"):
         TouchpointsConfig(taxonomy=tmp_path / "t.toml", inline=True)
+
+
+# `^/(a+)+$` against this page backtracks about 2**40 times on Python's `re`.
+CATASTROPHIC_RULE = {"touchpoint": "home", "url": "^/(a+)+$"}
+CATASTROPHIC_PAGE = "/" + "a" * 40 + "!"
+
+
+@pytest.mark.timeout(10)
+def test_a_catastrophic_url_rule_runs_in_linear_time() -> None:
+    assert len(CATASTROPHIC_PAGE) == 42
+    config = parse_config({"touchpoints": {"rules": [CATASTROPHIC_RULE]}}).touchpoints
+    pages = [CATASTROPHIC_PAGE, "/" + "a" * 40, "/aa"]
+    assert touchpoints_of(config, ["page_view"] * 3, pages) == [OTHER, "home", "home"]
+
+
+@pytest.mark.timeout(10)
+def test_a_catastrophic_url_rule_in_a_self_contained_config_runs_in_linear_time() -> None:
+    # A model carries its taxonomy inline: the same engine must run it when scoring.
+    inline = parse_config({"touchpoints": {"rules": [CATASTROPHIC_RULE]}}).self_contained().touchpoints
+    assert touchpoints_of(inline, ["page_view"], [CATASTROPHIC_PAGE]) == [OTHER]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "reason"),
+    [(r"^/(p)/\1$", "invalid escape sequence"), ("^/p(?=/)", "invalid perl operator"), ("(?<!x)/p", "")],
+)
+def test_patterns_outside_re2_are_refused_naming_them(pattern: str, reason: str) -> None:
+    with pytest.raises(ConfigError, match="bad regular expression") as caught:
+        parse_config({"touchpoints": {"rules": [{"touchpoint": "product", "url": pattern}]}})
+    message = str(caught.value)
+    assert repr(pattern) in message
+    assert reason in message
+    assert "\n" not in message
+
+
+def test_the_default_taxonomy_and_inline_flags_compile_on_re2() -> None:
+    # The built-in rules, and the `(?i)` flag users write, are in RE2's syntax.
+    assert load_taxonomy().rules
+    config = parse_config({"touchpoints": {"rules": [{"touchpoint": "cart", "url": "(?i)^/BASKET"}]}})
+    assert touchpoints_of(config.touchpoints, ["page_view"], ["/basket/1"]) == ["cart"]
+
+
+@pytest.mark.timeout(10)
+def test_featurizing_a_catastrophic_page_under_a_catastrophic_rule_returns() -> None:
+    # What the API does with one request: featurize a session with the model's inline config.
+    config = parse_config({"touchpoints": {"rules": [CATASTROPHIC_RULE]}}).self_contained()
+    events = pd.DataFrame(
+        {
+            "session_id": ["s1", "s1"],
+            "timestamp": pd.to_datetime(["2026-01-01T10:00:00Z", "2026-01-01T10:00:05Z"]).astype(
+                TIMESTAMP_DTYPE
+            ),
+            "event": ["page_view", "page_view"],
+            "page": [CATASTROPHIC_PAGE, "/aaa"],
+        }
+    )
+    row = Featurizer(config)(events).frame.iloc[0]
+    assert (row["home__visits"], row["other__visits"]) == (1, 1)

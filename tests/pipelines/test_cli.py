@@ -18,6 +18,7 @@ from pipelines.cli import app
 
 COMMANDS = [
     "demo",
+    "init",
     "simulate",
     "validate",
     "features",
