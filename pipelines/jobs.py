@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from rich.console import Console
@@ -25,6 +26,7 @@ from pipelines.simulate import check_world_names, profile_named, simulate, write
 from pipelines.streaming import DEFAULT_MEMORY_BUDGET_MB
 from training.config import train_config_from
 from training.data import read_feature_table
+from training.evaluate import Evaluation
 from training.flow import TrainOutcome, train_and_track
 from training.tracking import PromotionDecision, TrackingSettings, promote
 
@@ -124,16 +126,52 @@ def _catalog(features_path: Path) -> list[dict[str, object]] | None:
 
 
 def print_metrics(outcome: TrainOutcome) -> None:
-    """The holdout table: the model next to its baselines (and the oracle when known)."""
-    frame = outcome.result.evaluation.table
+    """The holdout table (each figure with its 95 % interval and the backtests' mean +- sd), the
+    model next to its baselines, then what each split holds and what training warns about."""
+    evaluation = outcome.result.evaluation
+    frame = evaluation.table
     columns = [c for c in ("roc_auc", "pr_auc", "brier", "ece", "sessions") if c in frame.columns]
-    table = Table(title="holdout evaluation", title_justify="left")
+    table = Table(
+        title="holdout evaluation: value [95 % interval] (backtests mean +- sd)", title_justify="left"
+    )
     table.add_column("scorer", style="bold")
     for column in columns:
         table.add_column(column, justify="right")
     for scorer, row in frame.iterrows():
-        table.add_row(str(scorer), *("" if pd.isna(row[c]) else f"{row[c]:.4g}" for c in columns))
+        table.add_row(str(scorer), *(_figure(evaluation, str(scorer), c, row[c]) for c in columns))
     Console().print(table)
+    metrics = outcome.result.model.metrics
+    lines = [_split_line(outcome.result.split_summary), f"rule baseline: {metrics['rule_baseline_uses']}"]
+    Console().print("\n".join(lines), soft_wrap=True, markup=False, highlight=False)
+    said = (metrics.get("uncertainty_note"), (metrics.get("drift") or {}).get("warning"))
+    print_warnings([str(text) for text in said if text])
+
+
+def _figure(evaluation: Evaluation, scorer: str, metric: str, value: object) -> str:
+    if pd.isna(value):  # type: ignore[call-overload]
+        return ""
+    text = f"{value:.4g}"
+    if (interval := evaluation.intervals.get(scorer, {}).get(metric)) is not None:
+        text += f" [{interval[0]:.3g}, {interval[1]:.3g}]"
+    if (spread := evaluation.backtest.get(scorer, {}).get(metric)) is not None:
+        sd = spread["sd"]
+        text += f" ({spread['mean']:.3g}" + ("" if pd.isna(sd) else f" +- {sd:.2g}") + ")"
+    return text
+
+
+def _split_line(summary: dict[str, Any]) -> str:
+    parts = summary["parts"]
+    held = ", ".join(
+        f"{name} {part['sessions']:,} sessions ({part['dissatisfied']:,} dissatisfied)"
+        for name, part in parts.items()
+    )
+    dropped = summary["dropped"]
+    why = (
+        "; dropped " + ", ".join(f"{n:,} ({reason.replace('_', ' ')})" for reason, n in dropped.items())
+        if dropped
+        else "; nothing dropped"
+    )
+    return f"splits: {held}{why}"
 
 
 def run_train(

@@ -33,6 +33,8 @@ class Report:
     journey_from_events: bool
     plot_sessions: int
     model_info: dict[str, str] = field(default_factory=dict)
+    # What training said out loud: `drift_warning`, `uncertainty_note` (when it said them).
+    notes: dict[str, str] = field(default_factory=dict)
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     def top_moments(self, k: int = 3) -> list[str]:
@@ -101,6 +103,17 @@ def _model_info(model: FrictionModel) -> dict[str, str]:
     }
 
 
+def _training_notes(model: FrictionModel) -> dict[str, str]:
+    """What training said out loud: a drifted holdout, too few dissatisfied sessions."""
+    notes: dict[str, str] = {}
+    drift = model.metrics.get("drift")
+    if isinstance(drift, dict) and drift.get("warning"):
+        notes["drift_warning"] = str(drift["warning"])
+    if note := model.metrics.get("uncertainty_note"):
+        notes["uncertainty_note"] = str(note)
+    return notes
+
+
 def build_report(
     model: FrictionModel,
     features: pd.DataFrame,
@@ -122,6 +135,7 @@ def build_report(
     found = {
         "headline": tables.headline(features, scored),
         "quality": tables.quality(model),
+        "drift": tables.drift(model),
         "moments": moments,
         "moment_signals": tables.moment_signals(model, scored),
         "journey_nodes": journey.nodes,
@@ -147,6 +161,7 @@ def build_report(
         journey_from_events=events is not None,
         plot_sessions=len(scored.sample),
         model_info=_model_info(model),
+        notes=_training_notes(model),
     )
 
 

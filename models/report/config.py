@@ -22,9 +22,13 @@ class ReportConfig(BaseModel):
     families_per_touchpoint: int = Field(default=3, ge=1)
     # Incident rule (models.report.incidents): a day is flagged at a touchpoint when its mean
     # contribution sits more than `incident_z` robust standard deviations above that
-    # touchpoint's median day, with at least `incident_min_sessions` sessions that day.
+    # touchpoint's median day, with at least `incident_min_sessions` sessions that day; or when
+    # it sits `incident_run_z` above it inside a run of `incident_run_days` days whose mean does
+    # (an incident that lasts, on days too small to stand out one by one).
     incident_z: float = Field(default=5.0, gt=0.0)
     incident_min_sessions: int = Field(default=20, ge=1)
     incident_min_days: int = Field(default=7, ge=3)
+    incident_run_days: int = Field(default=7, ge=1)
+    incident_run_z: float = Field(default=2.0, gt=0.0)
     timeline_events: int = Field(default=60, ge=1)
     journey_edges: int = Field(default=40, ge=1)

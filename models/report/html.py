@@ -140,24 +140,75 @@ def _headline(report: Report) -> str:
     quality = report.tables["quality"]
     table = (
         _table(
-            quality,
+            _with_spread(quality),
             [
                 ("scorer", "scorer", None),
-                ("roc_auc", "ROC-AUC", _num),
-                ("pr_auc", "PR-AUC", _num),
-                ("brier", "Brier", _num),
-                ("ece", "ECE", _num),
+                *((f"{metric}_shown", title, None) for metric, title in _UNCERTAIN),
                 ("sessions", "holdout sessions", _num),
             ],
         )
         if not quality.empty
         else '<p class="note">The model artifact carries no holdout metrics.</p>'
     )
+    notes = "".join(
+        f'<p class="{kind}">{_e(text)}</p>'
+        for kind, text in (
+            ("flag", report.notes.get("drift_warning")),
+            ("note", report.notes.get("uncertainty_note")),
+        )
+        if text
+    )
     return (
         '<section id="headline"><h2>Headline</h2>'
         f'<div class="cards">{html_cards}</div>'
         "<h3>Model quality on its holdout, next to its baselines</h3>"
-        f"{table}</section>"
+        '<p class="note">Each figure: the holdout value [bootstrap 95 % interval]; below it, the mean '
+        "&plusmn; sd over the rolling-origin backtests (each fold learnt from the past only).</p>"
+        f"{table}{notes}{_drift(report)}</section>"
+    )
+
+
+_UNCERTAIN = (("roc_auc", "ROC-AUC"), ("pr_auc", "PR-AUC"), ("brier", "Brier"), ("ece", "ECE"))
+
+
+def _with_spread(quality: pd.DataFrame) -> pd.DataFrame:
+    """Each metric as text: value [low, high], then the backtests' mean +- sd when known."""
+    shown = quality.copy()
+    for metric, _ in _UNCERTAIN:
+        texts = []
+        for row in quality.to_dict("records"):
+            text = _num(row.get(metric))
+            low, high = row.get(f"{metric}_ci_low"), row.get(f"{metric}_ci_high")
+            if text and not _missing(low) and not _missing(high):
+                text += f" [{_num(low)}, {_num(high)}]"
+            mean, sd = row.get(f"{metric}_backtest_mean"), row.get(f"{metric}_backtest_sd")
+            if not _missing(mean):
+                text += f" / backtests {_num(mean)}" + ("" if _missing(sd) else f" \u00b1 {_num(sd)}")
+            texts.append(text)
+        shown[f"{metric}_shown"] = texts
+    return shown
+
+
+def _drift(report: Report) -> str:
+    weekly = report.tables["drift"]
+    if weekly.empty:
+        return ""
+    return (
+        "<h3>Drift: label rate and risk per week</h3>"
+        '<p class="note">Training range and holdout, by calendar week (Monday). Risk on the training '
+        "range is out of fold (cross-fitted), as on the holdout.</p>"
+        + _table(
+            weekly,
+            [
+                ("week", "week", None),
+                ("part", "part", None),
+                ("sessions", "sessions", _num),
+                ("positive_rate", "dissatisfied (observed)", _pct),
+                ("mean_risk", "mean risk", _pct),
+                ("risk_p50", "median risk", _pct),
+                ("risk_p90", "90th pct risk", _pct),
+            ],
+        )
     )
 
 

@@ -1,7 +1,9 @@
 """The report's tables, each a DataFrame computed from all sessions (`Scored`).
 
 headline          what was scored: sessions, period, predicted and observed rates
-quality           the model's holdout metrics next to its baselines (from the artifact)
+quality           the model's holdout metrics next to its baselines, with 95 % intervals and the
+                  backtests' mean and sd (from the artifact)
+drift             label rate and risk per calendar week, training range vs holdout (from the artifact)
 moments           touchpoints ranked by total impact = sessions affected x mean contribution
 moment_signals    each touchpoint's contribution split by signal family (the "why")
 trend             mean contribution per touchpoint per day, with the incident rule's z and flag
@@ -27,6 +29,7 @@ from models.report.scoring import Scored
 
 __all__ = [
     "QUALITY_METRICS",
+    "drift",
     "headline",
     "moment_signals",
     "moments",
@@ -38,6 +41,8 @@ __all__ = [
 ]
 
 QUALITY_METRICS: tuple[str, ...] = ("roc_auc", "pr_auc", "brier", "ece", "sessions")
+# The metrics shown with their interval and backtest spread.
+UNCERTAIN_METRICS: tuple[str, ...] = ("roc_auc", "pr_auc", "brier", "ece")
 _SCORER_ORDER = ("model", "uncalibrated", "logreg", "rule_baseline", "oracle")
 NEW_RETURNING = "new_or_returning"
 
@@ -62,14 +67,49 @@ def headline(features: pd.DataFrame, scored: Scored) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["measure", "value"])
 
 
+def _spread_columns() -> list[str]:
+    return [
+        f"{metric}_{part}"
+        for metric in UNCERTAIN_METRICS
+        for part in ("ci_low", "ci_high", "backtest_mean", "backtest_sd")
+    ]
+
+
 def quality(model: FrictionModel) -> pd.DataFrame:
-    """Holdout metrics per scorer, the model first (empty when the artifact carries none)."""
+    """Holdout metrics per scorer, the model first, each with its bootstrap 95 % interval and its
+    mean and sd over the backtests when training computed them (empty when the artifact carries
+    no metrics)."""
+    columns = ["scorer", *QUALITY_METRICS, *_spread_columns()]
     table = model.metrics.get("table")
     if not isinstance(table, Mapping) or not table:
-        return pd.DataFrame(columns=["scorer", *QUALITY_METRICS])
+        return pd.DataFrame(columns=columns)
+    intervals = model.metrics.get("intervals") or {}
+    backtest = model.metrics.get("backtest") or {}
     order = [s for s in _SCORER_ORDER if s in table] + sorted(set(table) - set(_SCORER_ORDER))
-    rows = [{"scorer": s, **{m: table[s].get(m) for m in QUALITY_METRICS}} for s in order]
-    return pd.DataFrame(rows, columns=["scorer", *QUALITY_METRICS])
+    rows = []
+    for scorer in order:
+        row: dict[str, Any] = {"scorer": scorer, **{m: table[scorer].get(m) for m in QUALITY_METRICS}}
+        for metric in UNCERTAIN_METRICS:
+            low, high = intervals.get(scorer, {}).get(metric, (None, None))
+            spread = backtest.get(scorer, {}).get(metric, {})
+            row |= {
+                f"{metric}_ci_low": low,
+                f"{metric}_ci_high": high,
+                f"{metric}_backtest_mean": spread.get("mean"),
+                f"{metric}_backtest_sd": spread.get("sd"),
+            }
+        rows.append(row)
+    return pd.DataFrame(rows, columns=columns)
+
+
+def drift(model: FrictionModel) -> pd.DataFrame:
+    """The label rate and the risk per calendar week, training range and holdout, as training
+    measured them (empty for an artifact from before)."""
+    columns = ["week", "part", "sessions", "positive_rate", "mean_risk", "risk_p50", "risk_p90"]
+    weekly = model.metrics.get("weekly")
+    if not isinstance(weekly, list) or not weekly:
+        return pd.DataFrame(columns=columns)
+    return pd.DataFrame(weekly).reindex(columns=columns)
 
 
 def moments(scored: Scored) -> pd.DataFrame:
@@ -179,7 +219,14 @@ def trend_and_incidents(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     days = scored.sessions["session_start"].dt.floor("D")
     daily = daily_contributions(days, scored.scopes, scored.touchpoints)
-    trend = flag_days(daily, config.incident_z, config.incident_min_sessions, config.incident_min_days)
+    trend = flag_days(
+        daily,
+        config.incident_z,
+        config.incident_min_sessions,
+        config.incident_min_days,
+        config.incident_run_days,
+        config.incident_run_z,
+    )
     flagged = trend[trend["flagged"]]
     where = where_concentrated(flagged, days, scored.scopes, groups, config.incident_min_sessions)
     incidents = flagged[["day", "touchpoint", "sessions", "mean_contribution", "baseline", "z"]].merge(
