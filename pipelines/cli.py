@@ -7,11 +7,14 @@ import functools
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 
 import typer
 
 from features.errors import FrictionError
+
+if TYPE_CHECKING:
+    from models.signing import Verifier
 
 __all__ = ["app", "main"]
 
@@ -46,6 +49,16 @@ def user_errors(command: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(USER_ERROR) from None
 
     return wrapper
+
+
+def _verifier(command: str) -> Verifier:
+    """The signature check for models loaded by `command`: refuses unsigned or altered models
+    when a key is configured, else warns once on stderr."""
+    from models.signing import load_signing
+
+    return load_signing().verifier(
+        warn=lambda message: typer.echo(f"friction {command}: warning: {message}", err=True)
+    )
 
 
 ConfigOpt = Annotated[Path, typer.Option("--config", help="friction.toml", exists=True, dir_okay=False)]
@@ -165,7 +178,14 @@ def report(
     from models.report import ReportConfig
     from pipelines.reporting import run_report
 
-    run_report(model, features, out, events_path=events, config=ReportConfig(incident_z=incident_z))
+    run_report(
+        model,
+        features,
+        out,
+        events_path=events,
+        config=ReportConfig(incident_z=incident_z),
+        verifier=_verifier("report"),
+    )
 
 
 @app.command()
@@ -197,9 +217,10 @@ def score(
     from training.tracking import load_model
 
     chosen = load_config(config) if config is not None else None
+    verifier = _verifier("score")
     with step(f"Scoring with {model} ({engine.value} engine)"):
         summary = run_score(
-            load_model(model),
+            load_model(model, verifier=verifier),
             out,
             events=events,
             features=features,

@@ -50,12 +50,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     harden_mlflow()
     configure_logging()
     metrics = Metrics()
-    holder = ModelHolder(settings.model, settings.playbook_path, metrics, freeze_heap=settings.freeze_heap)
+    # One verifier per worker: without a signing key it warns once, not at every reload.
+    verifier = settings.verifier(warn=log.warning)
+    holder = ModelHolder(
+        settings.model, settings.playbook_path, metrics, freeze_heap=settings.freeze_heap, verifier=verifier
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if holder.current is None:
-            served = await asyncio.to_thread(load_served, settings.model, settings.playbook_path)
+            served = await asyncio.to_thread(
+                load_served, settings.model, settings.playbook_path, None, verifier
+            )
             holder.set(served)
             log.info("model loaded", extra={"fields": {"model": served.name, "version": served.version}})
         if settings.freeze_heap:

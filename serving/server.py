@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
     import uvicorn
 
+    from models.signing import Verifier
+
 __all__ = ["APP_FACTORY", "ServeOptions", "check_model", "serve", "worker_environment"]
 
 APP_FACTORY = "serving.app:create_app"
@@ -63,12 +65,13 @@ def worker_environment(options: ServeOptions) -> dict[str, str]:
     return env
 
 
-def check_model(model: str) -> None:
-    """Load the model once here, so a bad reference fails as one line before any worker starts."""
+def check_model(model: str, verifier: Verifier | None = None) -> None:
+    """Load the model once here (its signature checked by `verifier`), so a bad reference or an
+    unsigned model fails as one line before any worker starts."""
     from training.tracking import load_model
 
     try:
-        loaded = load_model(model)
+        loaded = load_model(model, verifier=verifier)
     except FrictionError:
         raise
     except OSError as exc:
@@ -130,8 +133,8 @@ def serve(options: ServeOptions) -> None:
 
     options = _validate(options)
     os.environ.update(worker_environment(options))
-    load_settings()  # what every worker will build: refuse a bad one here, once (ConfigError)
-    check_model(options.model)
+    settings = load_settings()  # what every worker will build: refuse a bad one here, once (ConfigError)
+    check_model(options.model, settings.verifier(warn=logging.getLogger("friction.serving").warning))
     _stop_signals_end_cleanly()
     config = uvicorn.Config(
         APP_FACTORY,

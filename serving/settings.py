@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from features.errors import ConfigError
+from models.signing import SigningSettings
 
 __all__ = ["MAX_EVENTS_CEILING", "MAX_STRING_CEILING", "MIN_KEY_LENGTH", "Settings", "load_settings"]
 
@@ -26,7 +27,10 @@ MAX_BATCH_CEILING = 1_000
 MIN_KEY_LENGTH = 16
 
 
-class Settings(BaseSettings):
+class Settings(SigningSettings):
+    """The API's settings; the model-signing keys (`FRICTION_SIGNING_KEY`,
+    `FRICTION_VERIFY_PUBLIC_KEY`, models.signing) are among them."""
+
     model_config = SettingsConfigDict(env_prefix="FRICTION_", extra="ignore", populate_by_name=True)
 
     # A model directory, `runs:/RUN_ID/model`, or `models:/NAME@ALIAS` / `models:/NAME/VERSION`.

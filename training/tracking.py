@@ -35,6 +35,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from features.digests import file_sha256
 from models.artifact import FrictionModel
+from models.signing import Signer, Verifier
 from training.config import GateConfig, TrainConfig
 from training.errors import RegistryError
 from training.gate import gate
@@ -238,9 +239,10 @@ def log_training(
     features_path: Path | None = None,
     run_name: str | None = None,
     tags: Mapping[str, str] | None = None,
+    signer: Signer | None = None,
 ) -> str:
     """Record a training as one MLflow run (params, metrics, dataset inputs, artifacts, tags);
-    returns the run id."""
+    returns the run id. With `signer`, the logged model folder is signed."""
     from mlflow.entities import Metric, Param
 
     started = time.perf_counter()
@@ -270,7 +272,7 @@ def log_training(
             folder = Path(tmp)
             # The holdout's Parquet encoding (C++, GIL released) overlaps drawing the plots (Python).
             evaluation = pool.submit(_write_evaluation, result, folder / "evaluation")
-            result.model.save(folder / MODEL_ARTIFACT)
+            result.model.save(folder / MODEL_ARTIFACT, signer=signer)
             client.log_artifacts(run_id, str(folder / MODEL_ARTIFACT), MODEL_ARTIFACT)
             write_plots(result, folder / "plots")
             client.log_artifacts(run_id, str(folder / "plots"), "plots")
@@ -359,31 +361,36 @@ def _resolve_version(client: Any, uri: str) -> Any:
         raise RegistryError(f"`{uri}` does not resolve to a model version: {exc.message}") from None
 
 
-def _download_model(client: Any, version: Any, settings: TrackingSettings, folder: Path) -> FrictionModel:
+def _download_model(
+    client: Any, version: Any, settings: TrackingSettings, folder: Path, verifier: Verifier | None = None
+) -> FrictionModel:
     import mlflow.artifacts
 
     local = mlflow.artifacts.download_artifacts(
         artifact_uri=version.source, dst_path=str(folder), tracking_uri=settings.uri()
     )
-    return FrictionModel.load(Path(local))
+    return FrictionModel.load(Path(local), verifier)
 
 
-def load_model(uri: str | Path, settings: TrackingSettings | None = None) -> FrictionModel:
-    """A model from a directory, `runs:/RUN_ID/model`, or `models:/NAME@ALIAS` / `models:/NAME/VERSION`."""
+def load_model(
+    uri: str | Path, settings: TrackingSettings | None = None, verifier: Verifier | None = None
+) -> FrictionModel:
+    """A model from a directory, `runs:/RUN_ID/model`, or `models:/NAME@ALIAS` / `models:/NAME/VERSION`;
+    with `verifier`, its signature is checked before anything else."""
     text = str(uri)
     if not text.startswith(("runs:/", "models:/")):
-        return FrictionModel.load(Path(text))
+        return FrictionModel.load(Path(text), verifier)
     settings = settings or TrackingSettings()
     client = _client(settings)
     with _safe_environment(), tempfile.TemporaryDirectory() as tmp:
         if text.startswith("models:/"):
-            return _download_model(client, _resolve_version(client, text), settings, Path(tmp))
+            return _download_model(client, _resolve_version(client, text), settings, Path(tmp), verifier)
         import mlflow.artifacts
 
         local = mlflow.artifacts.download_artifacts(
             artifact_uri=text, dst_path=tmp, tracking_uri=settings.uri()
         )
-        return FrictionModel.load(Path(local))
+        return FrictionModel.load(Path(local), verifier)
 
 
 # -- promotion ---------------------------------------------------------------------------------
