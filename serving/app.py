@@ -89,7 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url="/docs" if docs else None,
         redoc_url="/redoc" if docs else None,
-        openapi_url="/openapi.json" if docs else None,
+        openapi_url="/openapi.json" if docs or settings.openapi_enabled else None,
     )
     app.state.settings = settings
     app.state.metrics = metrics

@@ -62,11 +62,18 @@ def harden_mlflow() -> None:
 
 @dataclass(frozen=True)
 class Resolved:
-    """What a reference points to now: a name, a version, and the reference that loads it."""
+    """What a reference points to now: a name, a version, the reference that loads it, and how
+    the API names where it came from (`source`: the registry URI, or for a folder the sha256 of
+    its MANIFEST.json; never a filesystem path)."""
 
     name: str
     version: str
     load_ref: str
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.source:
+            object.__setattr__(self, "source", self.load_ref)
 
 
 def _mlflow_client() -> Any:
@@ -87,7 +94,7 @@ def resolve(ref: str) -> Resolved:
             digest = hashlib.sha256(manifest_bytes(path)).hexdigest()
         except FrictionError as exc:
             raise ModelLoadError(f"model directory {exc}") from None
-        return Resolved(path.resolve().name, f"sha256:{digest[:12]}", ref)
+        return Resolved(path.resolve().name, f"sha256:{digest[:12]}", ref, f"sha256:{digest}")
     from mlflow.exceptions import MlflowException
 
     spec = ref.removeprefix("models:/").strip("/")
@@ -189,7 +196,7 @@ def load_served(
     resolved = resolved or resolve(ref)
     try:
         model = load_model(resolved.load_ref, verifier=verifier)
-        served = prepare(model, resolved, ref, playbook_path)
+        served = prepare(model, resolved, resolved.source, playbook_path)
     except FrictionError as exc:
         raise ModelLoadError(f"model {ref} ({resolved.name} {resolved.version}): {exc}") from None
     smoke(served)

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     import uvicorn
 
     from models.signing import Verifier
+    from serving.settings import Settings
 
 __all__ = ["APP_FACTORY", "ServeOptions", "check_model", "serve", "worker_environment"]
 
@@ -87,7 +88,8 @@ def check_model(model: str, verifier: Verifier | None = None) -> None:
 
 @contextmanager
 def _metrics_directory(workers: int) -> Iterator[None]:
-    """A fresh Prometheus multiprocess directory for a multi-worker run (unless one is given)."""
+    """A fresh Prometheus multiprocess directory for a run in worker processes (unless one is
+    given)."""
     if workers == 1 or os.environ.get(PROMETHEUS_DIR):
         yield
         return
@@ -98,6 +100,31 @@ def _metrics_directory(workers: int) -> Iterator[None]:
     finally:
         os.environ.pop(PROMETHEUS_DIR, None)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def _metrics_listener(settings: Settings) -> Iterator[None]:
+    """With `metrics_port`: Prometheus's own HTTP server, in this (supervising) process, merging
+    the workers' files; the API's port then has no /metrics."""
+    if settings.metrics_port is None:
+        yield
+        return
+    from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=os.environ[PROMETHEUS_DIR])  # type: ignore[no-untyped-call]
+    try:
+        server, thread = start_http_server(settings.metrics_port, settings.metrics_host, registry=registry)
+    except OSError as exc:
+        where = address(settings.metrics_host, settings.metrics_port)
+        raise FrictionError(
+            f"cannot serve metrics on {where} (FRICTION_METRICS_PORT): {exc.strerror}"
+        ) from None
+    try:
+        yield
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
 
 
 def _stop_signals_end_cleanly() -> None:
@@ -150,7 +177,8 @@ def serve(options: ServeOptions) -> None:
     )
     # Bound here, before any worker loads the model: a port in use is one line, at once.
     try:
-        listening = (bound_socket if options.workers == 1 else worker_socket)(options.host, options.port)
+        one = options.workers == 1 and settings.metrics_port is None
+        listening = (bound_socket if one else worker_socket)(options.host, options.port)
     except OSError as exc:
         where = address(options.host, options.port)
         raise FrictionError(f"cannot listen on {where}: {exc.strerror}") from None
@@ -158,12 +186,14 @@ def serve(options: ServeOptions) -> None:
     logging.getLogger("uvicorn.error").info(
         "Uvicorn running on http://%s, %d worker(s) (Press CTRL+C to quit)", running, options.workers
     )
+    # A separate metrics listener reads the workers' files: even one worker runs as a process.
+    processes = options.workers > 1 or settings.metrics_port is not None
     try:
-        with _metrics_directory(options.workers):
-            if options.workers == 1:
-                _run_one(config, listening)
-            else:
+        with _metrics_directory(2 if processes else 1), _metrics_listener(settings):
+            if processes:
                 _run_workers(config, listening)
+            else:
+                _run_one(config, listening)
     finally:
         listening.close()
 

@@ -7,6 +7,7 @@ limits past the hard ceilings the request schemas enforce.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -52,7 +53,20 @@ class Settings(SigningSettings):
     max_string_length: int = Field(default=256, gt=0, le=MAX_STRING_CEILING)
     # Seconds between two looks at the model reference (an alias may move); 0 = never.
     reload_interval_s: float = Field(default=30.0, ge=0)
-    docs_enabled: bool = True
+    # Swagger UI and ReDoc (/docs, /redoc) load their JavaScript and CSS from a CDN: for
+    # development only. The OpenAPI document itself (/openapi.json) is plain JSON.
+    docs_enabled: bool = False
+    openapi_enabled: bool = True
+    # /metrics on the API's port needs the API key unless this is false; with `metrics_port`
+    # it leaves the API's port and is served, without a key, on its own listener
+    # (`metrics_host`, loopback by default) for Prometheus.
+    metrics_auth: bool = True
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
+    # Event times the API accepts: from `earliest_timestamp` to `max_future_s` past the
+    # server's clock (later times, or years like 0001 or 9999, are clock or client errors).
+    earliest_timestamp: datetime = datetime(2000, 1, 1, tzinfo=UTC)
+    max_future_s: float = Field(default=86_400.0, ge=0)
     top_drivers: int = Field(default=3, ge=1, le=20)
     # Sessions of concurrent requests featurized in one call (serving.batcher); 1: one by one.
     score_batch: int = Field(default=32, ge=1, le=1024)

@@ -1,14 +1,16 @@
-"""Probes and metrics, without an API key: `/healthz` (the process answers), `/readyz` (a model
-is loaded: 503 until then), `/metrics` (Prometheus text)."""
+"""Probes without an API key: `/healthz` (the process answers), `/readyz` (a model is loaded
+and the session store answers: 503 until then); and `/metrics` (Prometheus text), which needs
+the API key unless `metrics_auth` is off, and is absent here when `metrics_port` serves it."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from serving import deps
 from serving.metrics import CONTENT_TYPE
 from serving.schemas.responses import HealthOut, ModelRef, ReadyOut
+from serving.security import check_api_key
 
 __all__ = ["router"]
 
@@ -37,4 +39,9 @@ async def readyz(request: Request) -> ReadyOut | JSONResponse:
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
+    settings = deps.settings(request)
+    if settings.metrics_port is not None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Not Found")
+    if settings.metrics_auth:
+        check_api_key(request, settings)
     return Response(deps.metrics(request).exposition(), media_type=CONTENT_TYPE)
