@@ -100,6 +100,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_sessions=settings.max_sessions,
         ttl_s=settings.session_ttl_s,
         max_events=settings.max_events_per_session,
+        pool_size=settings.redis_pool_size,
+        pool_timeout_s=settings.redis_pool_timeout_s,
     )
     for router in (score.router, sessions.router, model.router):
         app.include_router(router, responses=ERROR_RESPONSES)  # GuardedRoute: API key, JSON only

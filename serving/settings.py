@@ -46,6 +46,9 @@ class Settings(SigningSettings):
     # None or "memory": this process; redis://host:port/db: shared by every worker.
     session_store: str | None = None
     session_ttl_s: float = Field(default=1800.0, gt=0)
+    # Redis connections per worker; a request past them waits up to the pool timeout, then 503.
+    redis_pool_size: int = Field(default=100, ge=1, le=10_000)
+    redis_pool_timeout_s: float = Field(default=5.0, gt=0, le=60)
     max_sessions: int = Field(default=100_000, gt=0)
     max_events_per_session: int = Field(default=1_000, gt=0, le=MAX_EVENTS_CEILING)
     max_batch_sessions: int = Field(default=100, gt=0, le=MAX_BATCH_CEILING)

@@ -26,15 +26,20 @@ async def healthz() -> HealthOut:
     "/readyz",
     response_model=ReadyOut,
     responses={
-        status.HTTP_503_SERVICE_UNAVAILABLE: {"model": ReadyOut, "description": "no model loaded yet"}
+        status.HTTP_503_SERVICE_UNAVAILABLE: {
+            "model": ReadyOut,
+            "description": "no model loaded yet, or the session store does not answer",
+        }
     },
 )
 async def readyz(request: Request) -> ReadyOut | JSONResponse:
     served = deps.holder(request).current
-    if served is None:
-        body = ReadyOut(status="loading", model=None)
+    store = "ready" if await deps.store(request).ready() else "unavailable"
+    model = None if served is None else ModelRef(name=served.name, version=served.version)
+    if served is None or store != "ready":
+        body = ReadyOut(status="loading" if served is None else "unavailable", model=model, store=store)
         return JSONResponse(body.model_dump(mode="json"), status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
-    return ReadyOut(status="ready", model=ModelRef(name=served.name, version=served.version))
+    return ReadyOut(status="ready", model=model, store=store)
 
 
 @router.get("/metrics", include_in_schema=False)

@@ -89,8 +89,9 @@ class HealthOut(_Out):
 
 
 class ReadyOut(_Out):
-    status: Literal["ready", "loading"]
+    status: Literal["ready", "loading", "unavailable"]
     model: ModelRef | None
+    store: Literal["ready", "unavailable"] = Field(description="whether the session store answers")
 
 
 class ErrorOut(_Out):
