@@ -15,6 +15,7 @@ re-score the champion on the challenger's newest holdout.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -149,6 +150,31 @@ def _metric_key(*parts: str) -> str:
     return ".".join(re.sub(r"[^0-9A-Za-z_\-./ ]", "_", p) for p in parts)
 
 
+_PLAIN_PART = re.compile(r"[0-9A-Za-z_\-]{1,64}")
+
+
+def _data_key_part(text: str) -> str:
+    """A metric-key part for a value from the data (a segment or its value): the value itself
+    when plain, else a slug of it, a space and a hash of the raw text (`https_t_co_x 3fa9c2d1e0aa`).
+    Plain parts never hold a space, so no two values share a key, and no value (`https://t.co/x`,
+    `..`) can make a key MLflow refuses, on any OS (Windows refuses `:`);
+    `evaluation/segment_keys.csv` maps each key back to the raw value."""
+    if _PLAIN_PART.fullmatch(text):
+        return text
+    slug = re.sub(r"[^0-9A-Za-z_\-]+", "_", text).strip("_")[:40] or "value"
+    return f"{slug} {hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+
+def _segment_keys(segments: pd.DataFrame) -> pd.DataFrame:
+    """segment, value (raw, as the data has them) -> the prefix of their metric keys."""
+    pairs = segments[["segment", "value"]].astype(str).drop_duplicates().reset_index(drop=True)
+    keys = [
+        f"segment.{_data_key_part(s)}.{_data_key_part(v)}"
+        for s, v in zip(pairs["segment"], pairs["value"], strict=True)
+    ]
+    return pairs.assign(metric_key_prefix=keys)
+
+
 def _scalar_metrics(result: TrainResult) -> dict[str, float]:
     metrics = {
         k: float(v)
@@ -158,12 +184,12 @@ def _scalar_metrics(result: TrainResult) -> dict[str, float]:
     segments = result.evaluation.segments
     if not segments.empty:
         model_rows = segments[segments["scorer"] == "model"]
+        prefixes = _segment_keys(segments).set_index(["segment", "value"])["metric_key_prefix"]
         for row in model_rows.to_dict("records"):
+            prefix = prefixes[(str(row["segment"]), str(row["value"]))]
             for metric, value in row.items():
                 if metric not in ("segment", "value", "scorer") and pd.notna(value):
-                    metrics[_metric_key("segment", str(row["segment"]), str(row["value"]), str(metric))] = (
-                        float(value)
-                    )
+                    metrics[f"{prefix}.{_metric_key(str(metric))}"] = float(value)
     metrics |= {_metric_key("time", k): v for k, v in result.timings.items()}
     return metrics
 
@@ -226,6 +252,8 @@ def _write_evaluation(result: TrainResult, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     result.evaluation.table.rename_axis("scorer").to_csv(folder / "metrics_table.csv")
     result.evaluation.segments.to_csv(folder / "segments.csv", index=False)
+    if not result.evaluation.segments.empty:
+        _segment_keys(result.evaluation.segments).to_csv(folder / "segment_keys.csv", index=False)
     result.importance.to_csv(folder / "feature_importance.csv", index=False)
     result.holdout.to_parquet(folder / Path(HOLDOUT_ARTIFACT).name, index=False)
 
