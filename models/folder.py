@@ -78,7 +78,7 @@ def read_folder(path: Path, caps: Mapping[str, int], source: str) -> dict[str, b
     other entry (unknown name, subfolder, symlink, FIFO) refuses the folder before a byte is read."""
     try:
         entries = sorted(os.scandir(path), key=lambda e: e.name)
-    except NotADirectoryError:
+    except (NotADirectoryError, FileNotFoundError):
         raise ModelIntegrityError(f"{source}: not a model directory") from None
     except OSError as exc:
         raise ModelIntegrityError(f"{source}: cannot list the model directory ({exc.strerror})") from None
