@@ -297,6 +297,7 @@ def _verified(files: Mapping[str, bytes], source: str, verifier: Verifier | None
         )
     if not isinstance(recorded, dict) or sorted(recorded) != sorted(ARTIFACT_FILES):
         listed = sorted(recorded)[:10] if isinstance(recorded, dict) else type(recorded).__name__
+        listed = repr(listed)[:300]  # names from the file: shown, but never at length
         raise ModelIntegrityError(
             f"{source}: {HASHES_FILE} must list exactly {', '.join(ARTIFACT_FILES)}; got {listed}"
         )

@@ -87,10 +87,10 @@ def check_model(model: str, verifier: Verifier | None = None) -> None:
 
 
 @contextmanager
-def _metrics_directory(workers: int) -> Iterator[None]:
+def _metrics_directory(processes: bool) -> Iterator[None]:
     """A fresh Prometheus multiprocess directory for a run in worker processes (unless one is
     given)."""
-    if workers == 1 or os.environ.get(PROMETHEUS_DIR):
+    if not processes or os.environ.get(PROMETHEUS_DIR):
         yield
         return
     folder = tempfile.mkdtemp(prefix="friction-metrics-")
@@ -189,7 +189,7 @@ def serve(options: ServeOptions) -> None:
     # A separate metrics listener reads the workers' files: even one worker runs as a process.
     processes = options.workers > 1 or settings.metrics_port is not None
     try:
-        with _metrics_directory(2 if processes else 1), _metrics_listener(settings):
+        with _metrics_directory(processes), _metrics_listener(settings):
             if processes:
                 _run_workers(config, listening)
             else:
