@@ -29,6 +29,10 @@ from tests.worlds import SmallWorld, TrainedWorld
 from training.tracking import TrackingSettings, ensure_store, load_model
 
 KEY = "0123456789abcdef0123456789abcdef-signing"
+ROOT = Path(__file__).resolve().parents[2]
+NO_KEYS: dict[str, str | None] = dict.fromkeys(
+    ("FRICTION_SIGNING_KEY", "FRICTION_SIGNING_PRIVATE_KEY", "FRICTION_VERIFY_PUBLIC_KEY")
+)
 runner = CliRunner()
 
 
@@ -62,35 +66,35 @@ def tampered(signed: Path, tmp_path: Path) -> Path:
     return folder
 
 
-def _score(model: Path, features: Path, out: Path, env: dict[str, str]) -> tuple[int, list[str]]:
+def _score(model: Path, features: Path, out: Path, env: dict[str, str | None]) -> tuple[int, list[str]]:
     args = ["score", "--model", str(model), "--features", str(features), "--out", str(out)]
     result = runner.invoke(app, args, env=env)
     return result.exit_code, result.stderr.strip().splitlines()
 
 
-def _report(model: Path, features: Path, out: Path, env: dict[str, str]) -> tuple[int, list[str]]:
+def _report(model: Path, features: Path, out: Path, env: dict[str, str | None]) -> tuple[int, list[str]]:
     result = runner.invoke(
         app, ["report", "--model", str(model), "--features", str(features), "--out", str(out)], env=env
     )
     return result.exit_code, result.stderr.strip().splitlines()
 
 
-def _serve(model: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _serve(model: Path, env: dict[str, str | None]) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "pipelines.cli", "serve", "--model", str(model), "--port", "1"]
-    base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": os.getcwd()}
+    base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT)}
     return subprocess.run(
         command,
         capture_output=True,
         text=True,
         timeout=120,
-        env=base | env | {"FRICTION_AUTH_DISABLED": "true"},
+        env=base | {k: v for k, v in env.items() if v is not None} | {"FRICTION_AUTH_DISABLED": "true"},
     )
 
 
 def test_a_rehashed_calibrator_is_refused_by_score_report_and_serve(
     tampered: Path, features_path: Path, tmp_path: Path
 ) -> None:
-    env = {"FRICTION_SIGNING_KEY": KEY}
+    env: dict[str, str | None] = NO_KEYS | {"FRICTION_SIGNING_KEY": KEY}
     code, lines = _score(tampered, features_path, tmp_path / "scores.parquet", env)
     assert code == 2
     assert lines == [
@@ -112,7 +116,7 @@ def test_a_rehashed_calibrator_is_refused_by_score_report_and_serve(
 def test_a_signed_model_scores_and_an_unsigned_one_is_refused(
     world_model: TrainedWorld, signed: Path, features_path: Path, tmp_path: Path
 ) -> None:
-    env = {"FRICTION_SIGNING_KEY": KEY}
+    env: dict[str, str | None] = NO_KEYS | {"FRICTION_SIGNING_KEY": KEY}
     code, lines = _score(signed, features_path, tmp_path / "scores.parquet", env)
     assert code == 0, lines
     assert (tmp_path / "scores.parquet").exists()
@@ -132,7 +136,7 @@ def test_a_signed_model_scores_and_an_unsigned_one_is_refused(
 def test_without_a_key_models_load_with_one_warning(
     tampered: Path, features_path: Path, tmp_path: Path
 ) -> None:
-    code, lines = _score(tampered, features_path, tmp_path / "scores.parquet", {})
+    code, lines = _score(tampered, features_path, tmp_path / "scores.parquet", NO_KEYS)
     assert code == 0
     warnings = [line for line in lines if "warning" in line]
     assert warnings == [
