@@ -130,3 +130,14 @@ def test_the_manifest_algorithm_is_enforced(saved: Path) -> None:
     (saved / HASHES_FILE).write_text(json.dumps(recorded))
     with pytest.raises(ModelIntegrityError, match=r"records algorithm None"):
         FrictionModel.load(saved)
+
+
+@pytest.mark.skipif(not Path("/etc/passwd").is_file(), reason="needs /etc/passwd")
+def test_a_card_linked_to_etc_passwd_is_refused_without_its_content(saved: Path) -> None:
+    (saved / "card.json").unlink()
+    (saved / "card.json").symlink_to("/etc/passwd")
+    with pytest.raises(ModelIntegrityError, match=r"card\.json is a symlink; refusing the model") as info:
+        FrictionModel.load(saved)
+    first_line = Path("/etc/passwd").read_text().splitlines()[0]
+    assert first_line not in str(info.value)
+    assert "/bin/" not in str(info.value)
