@@ -8,9 +8,12 @@
     featurizer.json    the featurizer config (taxonomy inlined) the features were built with,
                        or null: how scoring turns raw events into the same features
     MANIFEST.json      sha256 of every file above
+    SIGNATURE.json     optional: a signature over MANIFEST.json's bytes (models.signing)
 
-`load` reads every file into memory, checks the set of files and each hash, and only then
-parses the bytes it checked. Nothing is pickled; nothing is executed from the directory.
+`load` refuses a folder holding anything else (a symlink, a subfolder, a FIFO, an unknown file)
+and reads each file only after checking its size against its cap (models.folder); then it checks
+the signature when a verifier is given, the set of files and each hash, and only then parses the
+bytes it checked. Nothing is pickled; nothing is executed from the directory.
 """
 
 from __future__ import annotations
@@ -38,9 +41,20 @@ from features.featurize import Featurizer
 from models.calibrator import Calibrator
 from models.card import ModelCard
 from models.errors import ModelIntegrityError
+from models.folder import MIB, parse_json, problem, read_capped, read_folder
 from models.manifest import FeatureManifest
+from models.signing import SIGNATURE_FILE, Signer, Verifier, signature_bytes
 
-__all__ = ["ARTIFACT_FILES", "BASE_VALUE", "FEATURIZER_FILE", "HASHES_FILE", "FrictionModel", "json_bytes"]
+__all__ = [
+    "ARTIFACT_FILES",
+    "BASE_VALUE",
+    "FEATURIZER_FILE",
+    "HASHES_FILE",
+    "SIGNATURE_FILE",
+    "FrictionModel",
+    "json_bytes",
+    "manifest_bytes",
+]
 
 MODEL_FILE = "model.txt"
 CALIBRATOR_FILE = "calibrator.json"
@@ -57,6 +71,19 @@ ARTIFACT_FILES: tuple[str, ...] = (
     CARD_FILE,
     FEATURIZER_FILE,
 )
+HASH_ALGORITHM = "sha256"
+# Per-file size caps, checked before a file is read: far above any real model, far below
+# what would exhaust a server's memory.
+FILE_CAPS: dict[str, int] = {
+    MODEL_FILE: 1024 * MIB,
+    CALIBRATOR_FILE: 64 * MIB,
+    FEATURES_FILE: 64 * MIB,
+    METRICS_FILE: 16 * MIB,
+    CARD_FILE: 16 * MIB,
+    FEATURIZER_FILE: 16 * MIB,
+    HASHES_FILE: MIB,
+    SIGNATURE_FILE: 64 * 1024,
+}
 # Column of `contributions` holding the expected raw score (SHAP base value).
 BASE_VALUE = "__base__"
 
@@ -149,14 +176,18 @@ class FrictionModel:
             FEATURIZER_FILE: json_bytes({"config": _dumped(self.featurizer_config)}),
         }
 
-    def signed_files(self) -> dict[str, bytes]:
-        """`files()` plus `MANIFEST.json` with their hashes: what `from_files` accepts."""
+    def signed_files(self, signer: Signer | None = None) -> dict[str, bytes]:
+        """`files()` plus `MANIFEST.json` with their hashes (and, with `signer`, `SIGNATURE.json`
+        over the manifest): what `from_files` accepts."""
         files = self.files()
-        hashes = {"algorithm": "sha256", "files": {n: _sha256(d) for n, d in sorted(files.items())}}
-        return files | {HASHES_FILE: json_bytes(hashes)}
+        hashes = {"algorithm": HASH_ALGORITHM, "files": {n: _sha256(d) for n, d in sorted(files.items())}}
+        manifest = json_bytes(hashes)
+        signature = {} if signer is None else {SIGNATURE_FILE: signature_bytes(signer, manifest)}
+        return files | {HASHES_FILE: manifest} | signature
 
-    def save(self, path: Path) -> Path:
-        """Write the directory atomically: a temp folder beside it, renamed into place."""
+    def save(self, path: Path, signer: Signer | None = None) -> Path:
+        """Write the directory atomically: a temp folder beside it, renamed into place; signed
+        when `signer` is given."""
         path = Path(path)
         if path.exists() and not _replaceable(path):
             raise FrictionError(
@@ -165,7 +196,7 @@ class FrictionModel:
         path.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
         try:
-            for name, data in self.signed_files().items():
+            for name, data in self.signed_files(signer).items():
                 (staging / name).write_bytes(data)
             _swap_in(staging, path)
         finally:
@@ -173,25 +204,37 @@ class FrictionModel:
         return path
 
     @classmethod
-    def load(cls, path: Path) -> FrictionModel:
-        """Verify every file against `MANIFEST.json`, then parse the verified bytes."""
-        return cls.from_files(_read_files(Path(path)), source=str(path))
+    def load(cls, path: Path, verifier: Verifier | None = None) -> FrictionModel:
+        """Read the folder's files (each entry checked, each size capped), verify the signature
+        (with `verifier`) and every hash against `MANIFEST.json`, then parse the verified bytes."""
+        return cls.from_files(_read_files(Path(path)), source=str(path), verifier=verifier)
 
     @classmethod
-    def from_files(cls, files: Mapping[str, bytes], source: str = "model") -> FrictionModel:
+    def from_files(
+        cls, files: Mapping[str, bytes], source: str = "model", verifier: Verifier | None = None
+    ) -> FrictionModel:
         """A model from its files' bytes (`signed_files()`, or a directory read whole), the
-        hashes checked first: how Spark executors rebuild a model shipped to them."""
-        files = _verified(files, source)
+        signature (with `verifier`) and hashes checked first: how Spark executors rebuild a
+        model shipped to them."""
+        files = _verified(files, source, verifier)
         try:
-            manifest = FeatureManifest.model_validate_json(files[FEATURES_FILE])
-            calibrator = Calibrator.model_validate_json(files[CALIBRATOR_FILE])
-            card = ModelCard.model_validate_json(files[CARD_FILE])
-            metrics = json.loads(files[METRICS_FILE])
-            raw_config = json.loads(files[FEATURIZER_FILE])["config"]
+            manifest = FeatureManifest.model_validate(parse_json(files[FEATURES_FILE], FEATURES_FILE, source))
+            calibrator = Calibrator.model_validate(
+                parse_json(files[CALIBRATOR_FILE], CALIBRATOR_FILE, source)
+            )
+            card = ModelCard.model_validate(parse_json(files[CARD_FILE], CARD_FILE, source))
+            metrics = parse_json(files[METRICS_FILE], METRICS_FILE, source)
+            raw_config = parse_json(files[FEATURIZER_FILE], FEATURIZER_FILE, source)["config"]
             config = None if raw_config is None else FrictionConfig.model_validate(raw_config)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ModelIntegrityError(f"{source}: a model file does not parse: {problem(exc)}") from None
+        if not isinstance(metrics, dict):
+            raise ModelIntegrityError(f"{source}: {METRICS_FILE} must hold a JSON object")
+        try:
             booster = lgb.Booster(model_str=files[MODEL_FILE].decode())
-        except (ValueError, KeyError, TypeError, lgb.basic.LightGBMError) as exc:
-            raise ModelIntegrityError(f"{source}: a model file does not parse: {exc}") from None
+        except (UnicodeDecodeError, lgb.basic.LightGBMError):
+            # LightGBM's message quotes the line it failed on: not repeated here.
+            raise ModelIntegrityError(f"{source}: {MODEL_FILE} is not a LightGBM text model") from None
         if booster.num_feature() != len(manifest.features):
             raise ModelIntegrityError(
                 f"{source}: {MODEL_FILE} reads {booster.num_feature()} features but {FEATURES_FILE} "
@@ -220,26 +263,45 @@ def _swap_in(staging: Path, path: Path) -> None:
 
 
 def _read_files(path: Path) -> dict[str, bytes]:
-    """Every file of a model directory (the set is checked against the manifest later)."""
-    if not path.is_dir():
-        raise ModelIntegrityError(f"{path}: not a model directory")
-    return {p.name: p.read_bytes() for p in path.iterdir() if p.is_file()}
+    """Every file of a model directory, each entry checked and each size capped before it is
+    read (the set is checked against the manifest later)."""
+    return read_folder(path, FILE_CAPS, str(path))
 
 
-def _verified(files: Mapping[str, bytes], source: str) -> dict[str, bytes]:
-    """The artifact files, once `MANIFEST.json` lists exactly them and every hash matches."""
+def manifest_bytes(path: Path) -> bytes:
+    """The `MANIFEST.json` of model folder `path` (size-capped, symlinks refused): what
+    identifies a model version without loading it."""
+    return read_capped(Path(path) / HASHES_FILE, FILE_CAPS[HASHES_FILE], str(path))
+
+
+def _verified(files: Mapping[str, bytes], source: str, verifier: Verifier | None) -> dict[str, bytes]:
+    """The artifact files, once the signature holds (with `verifier`), `MANIFEST.json` lists
+    exactly them under the expected algorithm, and every hash matches."""
     if HASHES_FILE not in files:
         raise ModelIntegrityError(f"{source}: {HASHES_FILE} is missing; refusing an unverified model")
-    try:
-        recorded = json.loads(files[HASHES_FILE])["files"]
-    except (ValueError, KeyError, TypeError):
-        raise ModelIntegrityError(f"{source}: {HASHES_FILE} is not a valid hash manifest") from None
+    if oversized := sorted(n for n, d in files.items() if n in FILE_CAPS and len(d) > FILE_CAPS[n]):
+        raise ModelIntegrityError(
+            f"{source}: {oversized[0]} is over its {FILE_CAPS[oversized[0]]:,}-byte limit"
+        )
+    if verifier is not None:
+        verifier.check(files[HASHES_FILE], files.get(SIGNATURE_FILE), source)
+    parsed = parse_json(files[HASHES_FILE], HASHES_FILE, source)
+    recorded = parsed.get("files") if isinstance(parsed, dict) else None
+    if recorded is None:
+        raise ModelIntegrityError(f"{source}: {HASHES_FILE} is not a valid hash manifest")
+    algorithm = parsed.get("algorithm")
+    if algorithm != HASH_ALGORITHM:
+        shown = repr(algorithm)[:40]
+        raise ModelIntegrityError(
+            f"{source}: {HASHES_FILE} records algorithm {shown}; only {HASH_ALGORITHM!r} is accepted"
+        )
     if not isinstance(recorded, dict) or sorted(recorded) != sorted(ARTIFACT_FILES):
-        listed = sorted(recorded) if isinstance(recorded, dict) else recorded
+        listed = sorted(recorded)[:10] if isinstance(recorded, dict) else type(recorded).__name__
+        listed = repr(listed)[:300]  # names from the file: shown, but never at length
         raise ModelIntegrityError(
             f"{source}: {HASHES_FILE} must list exactly {', '.join(ARTIFACT_FILES)}; got {listed}"
         )
-    present = set(files) - {HASHES_FILE}
+    present = set(files) - {HASHES_FILE, SIGNATURE_FILE}
     if extra := sorted(present - set(ARTIFACT_FILES)):
         raise ModelIntegrityError(f"{source}: unexpected file(s) {', '.join(extra)} not in {HASHES_FILE}")
     if missing := sorted(set(ARTIFACT_FILES) - present):

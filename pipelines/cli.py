@@ -7,11 +7,14 @@ import functools
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 
 import typer
 
 from features.errors import FrictionError
+
+if TYPE_CHECKING:
+    from models.signing import Verifier
 
 __all__ = ["app", "main"]
 
@@ -46,6 +49,20 @@ def user_errors(command: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(USER_ERROR) from None
 
     return wrapper
+
+
+def _verifier(pending: list[str]) -> Verifier:
+    """The signature check for the models a command loads: refuses unsigned or altered models
+    when a key is configured; else its one warning goes to `pending`, shown by `_warn` once the
+    command has succeeded (a user error stays one line)."""
+    from models.signing import load_signing
+
+    return load_signing().verifier(warn=pending.append)
+
+
+def _warn(command: str, pending: list[str]) -> None:
+    for message in pending:
+        typer.echo(f"friction {command}: warning: {message}", err=True)
 
 
 ConfigOpt = Annotated[Path, typer.Option("--config", help="friction.toml", exists=True, dir_okay=False)]
@@ -124,7 +141,9 @@ def validate(
 ) -> None:
     """Read events, check them against the contract, quarantine malformed rows."""
     from pipelines.jobs import run_validate
+    from pipelines.targets import check_targets
 
+    check_targets({"--quarantine": quarantine}, {"--events": events, "--config": config})
     run_validate(config_path=config, events_path=events, quarantine=quarantine)
 
 
@@ -160,7 +179,9 @@ def features(
 ) -> None:
     """Turn events into one row of moment features per session."""
     from pipelines.jobs import run_features_job
+    from pipelines.targets import check_targets
 
+    check_targets({"--out": out}, {"--events": events, "--config": config})
     run_features_job(
         config, events, out, engine=engine.value, spark_master=spark_master, memory_budget_mb=memory_budget
     )
@@ -178,7 +199,9 @@ def train(
     """Train a calibrated LightGBM friction model, tracked in MLflow."""
     from features.config import load_config
     from pipelines.jobs import run_train
+    from pipelines.targets import check_targets
 
+    check_targets({"--out": out}, {"--features": features, "--config": config}, folders=True)
     # Loaded first: a broken config fails before any time is spent on training.
     run_train(
         features_path=features,
@@ -207,8 +230,19 @@ def report(
     """Write the analyst report: moments of truth, journey map, trends, segments."""
     from models.report import ReportConfig
     from pipelines.reporting import run_report
+    from pipelines.targets import check_targets
 
-    run_report(model, features, out, events_path=events, config=ReportConfig(incident_z=incident_z))
+    check_targets({"--out": out}, {"--features": features, "--events": events}, folders=True)
+    pending: list[str] = []
+    run_report(
+        model,
+        features,
+        out,
+        events_path=events,
+        config=ReportConfig(incident_z=incident_z),
+        verifier=_verifier(pending),
+    )
+    _warn("report", pending)
 
 
 @app.command()
@@ -225,7 +259,9 @@ def score(
     ] = None,
     engine: EngineOpt = Engine.local,
     explain: Annotated[bool, typer.Option("--explain", help="Add drivers and contributions")] = False,
-    top: Annotated[int, typer.Option("--top", min=1, help="Drivers per session with --explain")] = 3,
+    top: Annotated[
+        int, typer.Option("--top", min=1, help="Drivers per session with --explain (1 to 50)")
+    ] = 3,
     spark_master: Annotated[str | None, typer.Option("--spark-master", help="Spark master URL")] = None,
     config: Annotated[
         Path | None,
@@ -237,12 +273,16 @@ def score(
     from pipelines.console import print_summary, step
     from pipelines.jobs import default_quarantine_path
     from pipelines.scoring import run_score
+    from pipelines.targets import check_targets
     from training.tracking import load_model
 
+    check_targets({"--out": out}, {"--events": events, "--features": features, "--config": config})
     chosen = load_config(config) if config is not None else None
+    pending: list[str] = []
+    verifier = _verifier(pending)
     with step(f"Scoring with {model} ({engine.value} engine)"):
         summary = run_score(
-            load_model(model),
+            load_model(model, verifier=verifier),
             out,
             events=events,
             features=features,
@@ -254,6 +294,7 @@ def score(
             quarantine=default_quarantine_path(events) if events is not None else None,
         )
     print_summary("friction score", summary.as_rows())
+    _warn("score", pending)
 
 
 @app.command()
@@ -277,7 +318,11 @@ def retrain(
 ) -> None:
     """Features -> train -> register -> promote, for scheduled use."""
     from pipelines.jobs import run_retrain
+    from pipelines.targets import check_targets
 
+    inputs = {"--events": events, "--config": config}
+    check_targets({"--out": out / "features.parquet"}, inputs)
+    check_targets({"--out": out / "model"}, inputs, folders=True)
     run_retrain(config_path=config, events_path=events, name=name, out=out)
 
 

@@ -16,6 +16,7 @@ from features.config import FrictionConfig, load_config
 from features.coverage import measure_coverage
 from features.featurize import Featurizer
 from features.taxonomy import load_taxonomy
+from models.signing import SigningSettings, load_signing
 from pipelines.console import console, print_summary, print_warnings, step
 from pipelines.feature_table import check_built_with
 from pipelines.features_job import FeaturesSummary, run_features
@@ -183,12 +184,15 @@ def run_train(
     truth: pd.DataFrame | None = None,
     config: FrictionConfig | None = None,
     config_source: str = "config",
+    signing: SigningSettings | None = None,
 ) -> TrainOutcome:
     """Train on a feature table; with `config` (the one the table was built with, checked) the
     model carries it and can score raw events, and its `[train]` table (from `config_source`,
-    named in errors) sets the training."""
-    # Validated first: a bad [train] table fails before the feature table is read.
+    named in errors) sets the training. The model is signed when `signing` (by default the
+    `FRICTION_*` environment) holds a signing key."""
+    # Validated first: a bad [train] table or signing key fails before the feature table is read.
     train_config = train_config_from(config.train, config_source) if config is not None else None
+    signer = (signing or load_signing()).signer()
     table = read_feature_table(features_path, columnar=True)
     if config is not None:
         check_built_with(table, config, source=str(features_path))
@@ -205,11 +209,13 @@ def run_train(
             catalog=_catalog(features_path),
             truth=truth,
             featurizer_config=config,
+            signer=signer,
         )
     print_metrics(outcome)
     rows: dict[str, object] = {"tracking": settings.uri(), "run": outcome.run_id}
     if outcome.model_dir is not None:
         rows["wrote model"] = str(outcome.model_dir)
+    rows["signed"] = f"{signer.algorithm} key {signer.key_id}" if signer is not None else "no"
     if outcome.version is not None:
         rows["registered"] = f"{register} v{outcome.version}"
     print_summary("friction train", rows)

@@ -17,6 +17,7 @@ from rich.console import Console
 from features.errors import FrictionError
 from models.artifact import FrictionModel
 from models.report import HTML_FILE, TABLES_DIR, Report, ReportConfig, build_report, write_report_files
+from models.signing import Verifier
 from pipelines.console import print_summary, step
 from pipelines.ingest import load_events
 from training.data import read_feature_table
@@ -113,12 +114,13 @@ def run_report(
     events_path: Path | None = None,
     settings: TrackingSettings | None = None,
     config: ReportConfig | None = None,
+    verifier: Verifier | None = None,
 ) -> ReportOutcome:
     started = time.perf_counter()
     _check_target(Path(out))  # before the work, not after it
     settings = settings or TrackingSettings()
     with step(f"Loading the model {model_ref}"):
-        model = load_model(model_ref, settings)
+        model = load_model(model_ref, settings, verifier)
         run_id = _run_id(model_ref, settings)
     # Column blocks, each Arrow column freed once converted: about 2/3 of the default read's peak;
     # the report copies features block by block (50 k rows), so no consolidated block is needed.

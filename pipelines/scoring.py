@@ -67,6 +67,8 @@ META: dict[str, str] = {
 _BUCKET = "__friction_bucket"
 # Sessions scored at once: with --explain, 100 k x ~200 features of float64 is ~160 MB.
 CHUNK_ROWS = 100_000
+# Drivers per session: each adds seven columns; past a few dozen no reader looks at them.
+MAX_TOP = 50
 
 
 def output_schema(model: FrictionModel, meta: list[str], explain: bool, top: int) -> dict[str, str]:
@@ -321,8 +323,10 @@ def run_score(
         )
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}; known: {', '.join(ENGINES)}")
-    if isinstance(top, bool) or top < 1:
-        raise ConfigError(f"--top must be an integer >= 1, got {top!r}")
+    if isinstance(top, bool) or not 1 <= top <= min(MAX_TOP, len(model.manifest.features)):
+        limit = min(MAX_TOP, len(model.manifest.features))
+        why = f"{MAX_TOP} at most" if limit == MAX_TOP else f"the model has {limit} features"
+        raise ConfigError(f"--top must be an integer from 1 to {limit} ({why}), got {top!r}")
     if features is not None and config is not None:
         raise ConfigError("--config applies to --events only: a feature table is already featurized")
     ingest = None

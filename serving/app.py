@@ -50,12 +50,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     harden_mlflow()
     configure_logging()
     metrics = Metrics()
-    holder = ModelHolder(settings.model, settings.playbook_path, metrics, freeze_heap=settings.freeze_heap)
+    # One verifier per worker: without a signing key it warns once, not at every reload.
+    verifier = settings.verifier(warn=log.warning)
+    holder = ModelHolder(
+        settings.model, settings.playbook_path, metrics, freeze_heap=settings.freeze_heap, verifier=verifier
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if holder.current is None:
-            served = await asyncio.to_thread(load_served, settings.model, settings.playbook_path)
+            served = await asyncio.to_thread(
+                load_served, settings.model, settings.playbook_path, None, verifier
+            )
             holder.set(served)
             log.info("model loaded", extra={"fields": {"model": served.name, "version": served.version}})
         if settings.freeze_heap:
@@ -83,7 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url="/docs" if docs else None,
         redoc_url="/redoc" if docs else None,
-        openapi_url="/openapi.json" if docs else None,
+        openapi_url="/openapi.json" if docs or settings.openapi_enabled else None,
     )
     app.state.settings = settings
     app.state.metrics = metrics
@@ -94,6 +100,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_sessions=settings.max_sessions,
         ttl_s=settings.session_ttl_s,
         max_events=settings.max_events_per_session,
+        pool_size=settings.redis_pool_size,
+        pool_timeout_s=settings.redis_pool_timeout_s,
     )
     for router in (score.router, sessions.router, model.router):
         app.include_router(router, responses=ERROR_RESPONSES)  # GuardedRoute: API key, JSON only

@@ -5,12 +5,13 @@ in FastAPI's own error format."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi.exceptions import RequestValidationError
 
 from features.schema import did_you_mean
-from serving.columns import EventFields
+from serving.columns import EventFields, microseconds
 from serving.schemas.requests import HistoryIn
 from serving.settings import Settings
 
@@ -51,6 +52,26 @@ def _long_strings(
                 yield _error((*loc, "events", i, name), "string_too_long", message)
 
 
+def _out_of_range(
+    loc: Loc, fields: EventFields, history: HistoryIn | None, earliest: int, latest: int, rule: str
+) -> Iterator[dict[str, Any]]:
+    """Times outside [earliest, latest] (epoch us): a 0001 or 9999 date, or a wrong clock."""
+    stamps = fields["timestamp"]
+    try:  # offset-aware times (the usual case): compared as they are, no loop in Python
+        lo, hi = microseconds(min(stamps)), microseconds(max(stamps))
+    except TypeError:  # a naive time among them (taken as UTC)
+        lo, hi = min(map(microseconds, stamps)), max(map(microseconds, stamps))
+    if lo < earliest or hi > latest:
+        for i, stamp in enumerate(stamps):
+            if not earliest <= microseconds(stamp) <= latest:
+                yield _error(
+                    (*loc, "events", i, "timestamp"), "timestamp_range", f"{stamp.isoformat()}: {rule}"
+                )
+    end = history.last_session_end if history is not None else None
+    if end is not None and not earliest <= microseconds(end) <= latest:
+        yield _error((*loc, "history", "last_session_end"), "timestamp_range", f"{end.isoformat()}: {rule}")
+
+
 def check_session(
     settings: Settings,
     context_names: Sequence[str],
@@ -80,6 +101,13 @@ def check_session(
             )
         )
     errors += list(_long_strings(loc, user_id, fields, context, limit))
+    earliest = microseconds(settings.earliest_timestamp)
+    latest = microseconds(datetime.now(UTC)) + int(settings.max_future_s * 1e6)
+    rule = (
+        f"timestamps must lie between {settings.earliest_timestamp.isoformat()} and "
+        f"{settings.max_future_s:g} s past the server's clock"
+    )
+    errors += list(_out_of_range(loc, fields, history, earliest, latest, rule))
     for key in context:
         if key not in context_names:
             hint = did_you_mean(key, context_names)

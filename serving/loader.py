@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from features.errors import FrictionError
-from models.artifact import HASHES_FILE, FrictionModel
+from models.artifact import FrictionModel, manifest_bytes
+from models.signing import Verifier
 from serving.columns import EVENT_COLUMNS, event_fields, from_request
 from serving.errors import ModelLoadError
 from serving.heap import settle
@@ -61,11 +62,18 @@ def harden_mlflow() -> None:
 
 @dataclass(frozen=True)
 class Resolved:
-    """What a reference points to now: a name, a version, and the reference that loads it."""
+    """What a reference points to now: a name, a version, the reference that loads it, and how
+    the API names where it came from (`source`: the registry URI, or for a folder the sha256 of
+    its MANIFEST.json; never a filesystem path)."""
 
     name: str
     version: str
     load_ref: str
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.source:
+            object.__setattr__(self, "source", self.load_ref)
 
 
 def _mlflow_client() -> Any:
@@ -83,12 +91,10 @@ def resolve(ref: str) -> Resolved:
     if not ref.startswith("models:/"):
         path = Path(ref)
         try:
-            digest = hashlib.sha256((path / HASHES_FILE).read_bytes()).hexdigest()
-        except OSError as exc:
-            raise ModelLoadError(
-                f"model directory {path}: cannot read {HASHES_FILE} ({exc.strerror})"
-            ) from None
-        return Resolved(path.resolve().name, f"sha256:{digest[:12]}", ref)
+            digest = hashlib.sha256(manifest_bytes(path)).hexdigest()
+        except FrictionError as exc:
+            raise ModelLoadError(f"model directory {exc}") from None
+        return Resolved(path.resolve().name, f"sha256:{digest[:12]}", ref, f"sha256:{digest}")
     from mlflow.exceptions import MlflowException
 
     spec = ref.removeprefix("models:/").strip("/")
@@ -182,12 +188,15 @@ def smoke(served: ServedModel) -> None:
         raise ModelLoadError("smoke score: SHAP contributions do not add up to the raw score")
 
 
-def load_served(ref: str, playbook_path: Path | None, resolved: Resolved | None = None) -> ServedModel:
-    """Load, prepare and smoke-score what `ref` points to (blocking: run it in a thread)."""
+def load_served(
+    ref: str, playbook_path: Path | None, resolved: Resolved | None = None, verifier: Verifier | None = None
+) -> ServedModel:
+    """Load (its signature checked by `verifier`), prepare and smoke-score what `ref` points to
+    (blocking: run it in a thread)."""
     resolved = resolved or resolve(ref)
     try:
-        model = load_model(resolved.load_ref)
-        served = prepare(model, resolved, ref, playbook_path)
+        model = load_model(resolved.load_ref, verifier=verifier)
+        served = prepare(model, resolved, resolved.source, playbook_path)
     except FrictionError as exc:
         raise ModelLoadError(f"model {ref} ({resolved.name} {resolved.version}): {exc}") from None
     smoke(served)
@@ -198,10 +207,16 @@ class ModelHolder:
     """The model being served (None until the first load), swapped whole on reload."""
 
     def __init__(
-        self, ref: str, playbook_path: Path | None, metrics: Metrics, *, freeze_heap: bool = False
+        self,
+        ref: str,
+        playbook_path: Path | None,
+        metrics: Metrics,
+        *,
+        freeze_heap: bool = False,
+        verifier: Verifier | None = None,
     ) -> None:
         self.ref, self.playbook_path, self.metrics = ref, playbook_path, metrics
-        self.freeze_heap = freeze_heap
+        self.freeze_heap, self.verifier = freeze_heap, verifier
         self.current: ServedModel | None = None
 
     def set(self, served: ServedModel) -> None:
@@ -215,7 +230,7 @@ class ModelHolder:
             resolved = resolve(self.ref)
             if self.current is not None and resolved.version == self.current.version:
                 return False
-            served = load_served(self.ref, self.playbook_path, resolved)
+            served = load_served(self.ref, self.playbook_path, resolved, self.verifier)
         except Exception as exc:  # a broken version must never take the server down
             self.metrics.reload_failures.inc()
             reason = str(exc) if isinstance(exc, FrictionError) else type(exc).__name__

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 
     import uvicorn
 
+    from models.signing import Verifier
+    from serving.settings import Settings
+
 __all__ = ["APP_FACTORY", "ServeOptions", "check_model", "serve", "worker_environment"]
 
 APP_FACTORY = "serving.app:create_app"
@@ -63,12 +66,13 @@ def worker_environment(options: ServeOptions) -> dict[str, str]:
     return env
 
 
-def check_model(model: str) -> None:
-    """Load the model once here, so a bad reference fails as one line before any worker starts."""
+def check_model(model: str, verifier: Verifier | None = None) -> None:
+    """Load the model once here (its signature checked by `verifier`), so a bad reference or an
+    unsigned model fails as one line before any worker starts."""
     from training.tracking import load_model
 
     try:
-        loaded = load_model(model)
+        loaded = load_model(model, verifier=verifier)
     except FrictionError:
         raise
     except OSError as exc:
@@ -83,9 +87,10 @@ def check_model(model: str) -> None:
 
 
 @contextmanager
-def _metrics_directory(workers: int) -> Iterator[None]:
-    """A fresh Prometheus multiprocess directory for a multi-worker run (unless one is given)."""
-    if workers == 1 or os.environ.get(PROMETHEUS_DIR):
+def _metrics_directory(processes: bool) -> Iterator[None]:
+    """A fresh Prometheus multiprocess directory for a run in worker processes (unless one is
+    given)."""
+    if not processes or os.environ.get(PROMETHEUS_DIR):
         yield
         return
     folder = tempfile.mkdtemp(prefix="friction-metrics-")
@@ -95,6 +100,31 @@ def _metrics_directory(workers: int) -> Iterator[None]:
     finally:
         os.environ.pop(PROMETHEUS_DIR, None)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def _metrics_listener(settings: Settings) -> Iterator[None]:
+    """With `metrics_port`: Prometheus's own HTTP server, in this (supervising) process, merging
+    the workers' files; the API's port then has no /metrics."""
+    if settings.metrics_port is None:
+        yield
+        return
+    from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=os.environ[PROMETHEUS_DIR])  # type: ignore[no-untyped-call]
+    try:
+        server, thread = start_http_server(settings.metrics_port, settings.metrics_host, registry=registry)
+    except OSError as exc:
+        where = address(settings.metrics_host, settings.metrics_port)
+        raise FrictionError(
+            f"cannot serve metrics on {where} (FRICTION_METRICS_PORT): {exc.strerror}"
+        ) from None
+    try:
+        yield
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
 
 
 def _stop_signals_end_cleanly() -> None:
@@ -130,8 +160,8 @@ def serve(options: ServeOptions) -> None:
 
     options = _validate(options)
     os.environ.update(worker_environment(options))
-    load_settings()  # what every worker will build: refuse a bad one here, once (ConfigError)
-    check_model(options.model)
+    settings = load_settings()  # what every worker will build: refuse a bad one here, once (ConfigError)
+    check_model(options.model, settings.verifier(warn=logging.getLogger("friction.serving").warning))
     _stop_signals_end_cleanly()
     config = uvicorn.Config(
         APP_FACTORY,
@@ -147,7 +177,8 @@ def serve(options: ServeOptions) -> None:
     )
     # Bound here, before any worker loads the model: a port in use is one line, at once.
     try:
-        listening = (bound_socket if options.workers == 1 else worker_socket)(options.host, options.port)
+        one = options.workers == 1 and settings.metrics_port is None
+        listening = (bound_socket if one else worker_socket)(options.host, options.port)
     except OSError as exc:
         where = address(options.host, options.port)
         raise FrictionError(f"cannot listen on {where}: {exc.strerror}") from None
@@ -155,12 +186,14 @@ def serve(options: ServeOptions) -> None:
     logging.getLogger("uvicorn.error").info(
         "Uvicorn running on http://%s, %d worker(s) (Press CTRL+C to quit)", running, options.workers
     )
+    # A separate metrics listener reads the workers' files: even one worker runs as a process.
+    processes = options.workers > 1 or settings.metrics_port is not None
     try:
-        with _metrics_directory(options.workers):
-            if options.workers == 1:
-                _run_one(config, listening)
-            else:
+        with _metrics_directory(processes), _metrics_listener(settings):
+            if processes:
                 _run_workers(config, listening)
+            else:
+                _run_one(config, listening)
     finally:
         listening.close()
 

@@ -7,13 +7,15 @@ limits past the hard ceilings the request schemas enforce.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from features.errors import ConfigError
+from models.signing import SigningSettings
 
 __all__ = ["MAX_EVENTS_CEILING", "MAX_STRING_CEILING", "MIN_KEY_LENGTH", "Settings", "load_settings"]
 
@@ -26,7 +28,10 @@ MAX_BATCH_CEILING = 1_000
 MIN_KEY_LENGTH = 16
 
 
-class Settings(BaseSettings):
+class Settings(SigningSettings):
+    """The API's settings; the model-signing keys (`FRICTION_SIGNING_KEY`,
+    `FRICTION_VERIFY_PUBLIC_KEY`, models.signing) are among them."""
+
     model_config = SettingsConfigDict(env_prefix="FRICTION_", extra="ignore", populate_by_name=True)
 
     # A model directory, `runs:/RUN_ID/model`, or `models:/NAME@ALIAS` / `models:/NAME/VERSION`.
@@ -41,6 +46,9 @@ class Settings(BaseSettings):
     # None or "memory": this process; redis://host:port/db: shared by every worker.
     session_store: str | None = None
     session_ttl_s: float = Field(default=1800.0, gt=0)
+    # Redis connections per worker; a request past them waits up to the pool timeout, then 503.
+    redis_pool_size: int = Field(default=100, ge=1, le=10_000)
+    redis_pool_timeout_s: float = Field(default=5.0, gt=0, le=60)
     max_sessions: int = Field(default=100_000, gt=0)
     max_events_per_session: int = Field(default=1_000, gt=0, le=MAX_EVENTS_CEILING)
     max_batch_sessions: int = Field(default=100, gt=0, le=MAX_BATCH_CEILING)
@@ -48,7 +56,20 @@ class Settings(BaseSettings):
     max_string_length: int = Field(default=256, gt=0, le=MAX_STRING_CEILING)
     # Seconds between two looks at the model reference (an alias may move); 0 = never.
     reload_interval_s: float = Field(default=30.0, ge=0)
-    docs_enabled: bool = True
+    # Swagger UI and ReDoc (/docs, /redoc) load their JavaScript and CSS from a CDN: for
+    # development only. The OpenAPI document itself (/openapi.json) is plain JSON.
+    docs_enabled: bool = False
+    openapi_enabled: bool = True
+    # /metrics on the API's port needs the API key unless this is false; with `metrics_port`
+    # it leaves the API's port and is served, without a key, on its own listener
+    # (`metrics_host`, loopback by default) for Prometheus.
+    metrics_auth: bool = True
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
+    # Event times the API accepts: from `earliest_timestamp` to `max_future_s` past the
+    # server's clock (later times, or years like 0001 or 9999, are clock or client errors).
+    earliest_timestamp: datetime = datetime(2000, 1, 1, tzinfo=UTC)
+    max_future_s: float = Field(default=86_400.0, ge=0)
     top_drivers: int = Field(default=3, ge=1, le=20)
     # Sessions of concurrent requests featurized in one call (serving.batcher); 1: one by one.
     score_batch: int = Field(default=32, ge=1, le=1024)

@@ -1,13 +1,16 @@
 """Session state for the stateful endpoints: the events each live session has sent so far.
 
     open_store(None, ...)          MemoryStore: one process; LRU-bounded, TTL, max events
-    open_store("redis://...", ...) RedisStore: shared by every worker; one list per session
+    open_store("redis://...", ...) RedisStore: shared by every worker; one list per session,
+                                   through a blocking pool of `pool_size` connections
 
 Both refuse an append that would take a session past `max_events` without keeping any of
 it (`SessionTooLongError`), refresh a session's TTL on append, and hand back copies.
 Events must be JSON-ready mappings (`model_dump(mode="json")`): Redis stores them as JSON,
 and the memory store keeps the same contract so the two are interchangeable.
-A Redis that cannot be reached raises `StoreUnavailableError` (a server fault, not a user's).
+A Redis that cannot be reached raises `StoreUnavailableError` (a server fault, not a user's);
+so does a request that waited `pool_timeout_s` for a free connection. `ready()` says whether
+the store answers now (what `/readyz` reports).
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ MEMORY_URLS = ("", "memory", "memory://")
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 # Bounded waits: a request must fail fast when Redis is gone, not hang the worker.
 REDIS_TIMEOUT_S = 2.0
+# Connections per worker; a request beyond them waits for one (up to the pool timeout).
+DEFAULT_POOL_SIZE = 100
+DEFAULT_POOL_TIMEOUT_S = 5.0
 
 # KEYS[1] session list; ARGV[1] max events, ARGV[2] TTL in ms, ARGV[3..] events as JSON.
 # Returns the stored length (an integer) when the append would pass the limit, appending
@@ -80,6 +86,10 @@ class SessionStore(Protocol):
 
     async def get(self, session_id: str) -> list[dict[str, Any]] | None:
         """A session's events, or None when it is unknown or expired."""
+        ...
+
+    async def ready(self) -> bool:
+        """Whether the store answers now."""
         ...
 
     async def close(self) -> None: ...
@@ -147,6 +157,9 @@ class MemoryStore:
         self._sessions.move_to_end(session_id)
         return [dict(event) for event in session.events]
 
+    async def ready(self) -> bool:
+        return True
+
     async def close(self) -> None:
         self._sessions.clear()
 
@@ -171,17 +184,32 @@ class RedisStore:
         ttl_s: float,
         max_events: int,
         key_prefix: str = DEFAULT_KEY_PREFIX,
+        pool_size: int = DEFAULT_POOL_SIZE,
+        pool_timeout_s: float = DEFAULT_POOL_TIMEOUT_S,
     ) -> None:
         _check_limits(1, ttl_s, max_events)
+        if pool_size < 1 or not pool_timeout_s > 0:
+            raise ConfigError(
+                f"session store: pool size must be >= 1 and pool timeout > 0 s, got {pool_size} and "
+                f"{pool_timeout_s!r}"
+            )
         self.ttl_ms = max(1, round(ttl_s * 1000))
         self.max_events, self.key_prefix = max_events, key_prefix
         self._where = _redacted(url)
         try:
-            self._redis: aioredis.Redis = aioredis.Redis.from_url(
-                url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
+            # Blocking: past `pool_size` busy connections a request waits for one (bounded),
+            # where redis-py's default pool refuses it at once.
+            pool = aioredis.BlockingConnectionPool.from_url(
+                url,
+                max_connections=pool_size,
+                timeout=pool_timeout_s,
+                socket_timeout=REDIS_TIMEOUT_S,
+                socket_connect_timeout=REDIS_TIMEOUT_S,
             )
         except ValueError as exc:
             raise ConfigError(f"session store URL {self._where!r} is not a valid Redis URL: {exc}") from None
+        self.pool = pool
+        self._redis: aioredis.Redis = aioredis.Redis.from_pool(pool)
         self._append = self._redis.register_script(_APPEND_SCRIPT)
 
     def key(self, session_id: str) -> str:
@@ -210,6 +238,12 @@ class RedisStore:
         # Redis keeps no empty list (an empty append creates no key): empty means unknown or expired.
         return [json.loads(item) for item in found] if found else None
 
+    async def ready(self) -> bool:
+        try:
+            return bool(await self._redis.ping())
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            return False
+
     async def delete_all(self) -> int:
         """Remove every session under this store's prefix (tests, resets); how many."""
         keys = [key async for key in self._redis.scan_iter(match=f"{self.key_prefix}*", count=500)]
@@ -226,9 +260,12 @@ def open_store(
     ttl_s: float,
     max_events: int,
     key_prefix: str = DEFAULT_KEY_PREFIX,
+    pool_size: int = DEFAULT_POOL_SIZE,
+    pool_timeout_s: float = DEFAULT_POOL_TIMEOUT_S,
 ) -> SessionStore:
     """The store a URL names: None or "memory" -> `MemoryStore`; redis://, rediss://, unix:// ->
-    `RedisStore` (which ignores `max_sessions`: its TTL and Redis bound the sessions)."""
+    `RedisStore` (which ignores `max_sessions`: its TTL and Redis bound the sessions; the
+    pool settings are Redis's only)."""
     if url is None or url.strip() in MEMORY_URLS:
         return MemoryStore(max_sessions=max_sessions, ttl_s=ttl_s, max_events=max_events)
     scheme = urlsplit(url).scheme
@@ -238,4 +275,11 @@ def open_store(
             f"session store URL {_redacted(url)!r}: {problem}; use one of "
             f"{', '.join(s + '://' for s in REDIS_SCHEMES)} or leave it unset for memory"
         )
-    return RedisStore(url, ttl_s=ttl_s, max_events=max_events, key_prefix=key_prefix)
+    return RedisStore(
+        url,
+        ttl_s=ttl_s,
+        max_events=max_events,
+        key_prefix=key_prefix,
+        pool_size=pool_size,
+        pool_timeout_s=pool_timeout_s,
+    )

@@ -13,6 +13,7 @@ import pandas as pd
 
 from features.config import FrictionConfig
 from features.digests import file_sha256
+from models.signing import Signer
 from training.config import TrainConfig
 from training.tracking import PromotionDecision, TrackingSettings, log_training, promote, register
 from training.train import TrainResult, train
@@ -45,12 +46,14 @@ def train_and_track(
     tune_trials: int | None = None,
     run_name: str | None = None,
     featurizer_config: FrictionConfig | None = None,
+    signer: Signer | None = None,
 ) -> TrainOutcome:
     """Train; save to `out`; log an MLflow run unless `track` is false; register as
     `register_as`; then, if `promote_after`, run the champion gate on that name.
     `features_path`: the Parquet file (or folder) `table` was read from, unchanged; its sha256
     identifies the data in the card and the run.
-    With `featurizer_config` (the config the table was built with) the model can score raw events."""
+    With `featurizer_config` (the config the table was built with) the model can score raw events.
+    With `signer`, the saved and the logged model folders are signed (models.signing)."""
     config = config or TrainConfig()
     if (register_as or promote_after) and not track:
         raise ValueError("registering or promoting needs tracking (track=True)")
@@ -66,13 +69,15 @@ def train_and_track(
     if digest is not None:
         timings["file_digest_s"] = digest_s
     started = time.perf_counter()
-    model_dir = result.model.save(out) if out is not None else None
+    model_dir = result.model.save(out, signer=signer) if out is not None else None
     timings["save_s"] = time.perf_counter() - started
     run_id = version = decision = None
     if track:
         settings = settings or TrackingSettings()
         started = time.perf_counter()
-        run_id = log_training(result, table, config, settings, features_path=features_path, run_name=run_name)
+        run_id = log_training(
+            result, table, config, settings, features_path=features_path, run_name=run_name, signer=signer
+        )
         timings["logging_s"] = time.perf_counter() - started
         if register_as:
             started = time.perf_counter()

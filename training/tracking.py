@@ -15,6 +15,7 @@ re-score the champion on the challenger's newest holdout.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -35,6 +36,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from features.digests import file_sha256
 from models.artifact import FrictionModel
+from models.signing import Signer, Verifier
 from training.config import GateConfig, TrainConfig
 from training.errors import RegistryError
 from training.evaluate import MODEL
@@ -149,6 +151,31 @@ def _metric_key(*parts: str) -> str:
     return ".".join(re.sub(r"[^0-9A-Za-z_\-./ ]", "_", p) for p in parts)
 
 
+_PLAIN_PART = re.compile(r"[0-9A-Za-z_\-]{1,64}")
+
+
+def _data_key_part(text: str) -> str:
+    """A metric-key part for a value from the data (a segment or its value): the value itself
+    when plain, else a slug of it, a space and a hash of the raw text (`https_t_co_x 3fa9c2d1e0aa`).
+    Plain parts never hold a space, so no two values share a key, and no value (`https://t.co/x`,
+    `..`) can make a key MLflow refuses, on any OS (Windows refuses `:`);
+    `evaluation/segment_keys.csv` maps each key back to the raw value."""
+    if _PLAIN_PART.fullmatch(text):
+        return text
+    slug = re.sub(r"[^0-9A-Za-z_\-]+", "_", text).strip("_")[:40] or "value"
+    return f"{slug} {hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+
+def _segment_keys(segments: pd.DataFrame) -> pd.DataFrame:
+    """segment, value (raw, as the data has them) -> the prefix of their metric keys."""
+    pairs = segments[["segment", "value"]].astype(str).drop_duplicates().reset_index(drop=True)
+    keys = [
+        f"segment.{_data_key_part(s)}.{_data_key_part(v)}"
+        for s, v in zip(pairs["segment"], pairs["value"], strict=True)
+    ]
+    return pairs.assign(metric_key_prefix=keys)
+
+
 def _scalar_metrics(result: TrainResult) -> dict[str, float]:
     metrics = {
         k: float(v)
@@ -158,12 +185,12 @@ def _scalar_metrics(result: TrainResult) -> dict[str, float]:
     segments = result.evaluation.segments
     if not segments.empty:
         model_rows = segments[segments["scorer"] == "model"]
+        prefixes = _segment_keys(segments).set_index(["segment", "value"])["metric_key_prefix"]
         for row in model_rows.to_dict("records"):
+            prefix = prefixes[(str(row["segment"]), str(row["value"]))]
             for metric, value in row.items():
                 if metric not in ("segment", "value", "scorer") and pd.notna(value):
-                    metrics[_metric_key("segment", str(row["segment"]), str(row["value"]), str(metric))] = (
-                        float(value)
-                    )
+                    metrics[f"{prefix}.{_metric_key(str(metric))}"] = float(value)
     metrics |= {_metric_key("time", k): v for k, v in result.timings.items()}
     return metrics
 
@@ -226,6 +253,8 @@ def _write_evaluation(result: TrainResult, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     result.evaluation.table.rename_axis("scorer").to_csv(folder / "metrics_table.csv")
     result.evaluation.segments.to_csv(folder / "segments.csv", index=False)
+    if not result.evaluation.segments.empty:
+        _segment_keys(result.evaluation.segments).to_csv(folder / "segment_keys.csv", index=False)
     result.importance.to_csv(folder / "feature_importance.csv", index=False)
     holdout = with_holdout_risk(result.holdout, result.holdout_scores[MODEL])
     holdout.to_parquet(folder / Path(HOLDOUT_ARTIFACT).name, index=False)
@@ -240,9 +269,10 @@ def log_training(
     features_path: Path | None = None,
     run_name: str | None = None,
     tags: Mapping[str, str] | None = None,
+    signer: Signer | None = None,
 ) -> str:
     """Record a training as one MLflow run (params, metrics, dataset inputs, artifacts, tags);
-    returns the run id."""
+    returns the run id. With `signer`, the logged model folder is signed."""
     from mlflow.entities import Metric, Param
 
     started = time.perf_counter()
@@ -272,7 +302,7 @@ def log_training(
             folder = Path(tmp)
             # The holdout's Parquet encoding (C++, GIL released) overlaps drawing the plots (Python).
             evaluation = pool.submit(_write_evaluation, result, folder / "evaluation")
-            result.model.save(folder / MODEL_ARTIFACT)
+            result.model.save(folder / MODEL_ARTIFACT, signer=signer)
             client.log_artifacts(run_id, str(folder / MODEL_ARTIFACT), MODEL_ARTIFACT)
             write_plots(result, folder / "plots")
             client.log_artifacts(run_id, str(folder / "plots"), "plots")
@@ -361,31 +391,36 @@ def _resolve_version(client: Any, uri: str) -> Any:
         raise RegistryError(f"`{uri}` does not resolve to a model version: {exc.message}") from None
 
 
-def _download_model(client: Any, version: Any, settings: TrackingSettings, folder: Path) -> FrictionModel:
+def _download_model(
+    client: Any, version: Any, settings: TrackingSettings, folder: Path, verifier: Verifier | None = None
+) -> FrictionModel:
     import mlflow.artifacts
 
     local = mlflow.artifacts.download_artifacts(
         artifact_uri=version.source, dst_path=str(folder), tracking_uri=settings.uri()
     )
-    return FrictionModel.load(Path(local))
+    return FrictionModel.load(Path(local), verifier)
 
 
-def load_model(uri: str | Path, settings: TrackingSettings | None = None) -> FrictionModel:
-    """A model from a directory, `runs:/RUN_ID/model`, or `models:/NAME@ALIAS` / `models:/NAME/VERSION`."""
+def load_model(
+    uri: str | Path, settings: TrackingSettings | None = None, verifier: Verifier | None = None
+) -> FrictionModel:
+    """A model from a directory, `runs:/RUN_ID/model`, or `models:/NAME@ALIAS` / `models:/NAME/VERSION`;
+    with `verifier`, its signature is checked before anything else."""
     text = str(uri)
     if not text.startswith(("runs:/", "models:/")):
-        return FrictionModel.load(Path(text))
+        return FrictionModel.load(Path(text), verifier)
     settings = settings or TrackingSettings()
     client = _client(settings)
     with _safe_environment(), tempfile.TemporaryDirectory() as tmp:
         if text.startswith("models:/"):
-            return _download_model(client, _resolve_version(client, text), settings, Path(tmp))
+            return _download_model(client, _resolve_version(client, text), settings, Path(tmp), verifier)
         import mlflow.artifacts
 
         local = mlflow.artifacts.download_artifacts(
             artifact_uri=text, dst_path=tmp, tracking_uri=settings.uri()
         )
-        return FrictionModel.load(Path(local))
+        return FrictionModel.load(Path(local), verifier)
 
 
 # -- promotion ---------------------------------------------------------------------------------

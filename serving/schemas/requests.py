@@ -4,6 +4,7 @@ the settings choose."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -15,24 +16,33 @@ from serving.settings import MAX_BATCH_CEILING, MAX_EVENTS_CEILING, MAX_STRING_C
 __all__ = ["AppendRequest", "BatchScoreRequest", "EventIn", "HistoryIn", "ScoreRequest", "StoredEvent"]
 
 
-_NOT_TEXT = "must be an ISO 8601 timestamp, e.g. 2026-11-23T10:00:00Z"
+_NOT_TEXT = (
+    "must be an ISO 8601 timestamp, e.g. 2026-11-23T10:00:00Z "
+    "(epoch numbers are refused, as JSON numbers and as text)"
+)
+# ISO 8601 starts with the date; pydantic alone would read "1700000000" as epoch seconds.
+_ISO_DATE_START = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+_ISO = re.compile(_ISO_DATE_START)
 
 
 def _text_or_moment(value: object) -> object:
-    if not isinstance(value, str | datetime):
-        raise ValueError(_NOT_TEXT)
-    return value
+    if isinstance(value, datetime) or (isinstance(value, str) and _ISO.match(value)):
+        return value
+    raise ValueError(_NOT_TEXT)
 
 
 def _moment_schema(source: type[Any], handler: GetCoreSchemaHandler) -> CoreSchema:
-    """JSON numbers are not timestamps here (seconds or milliseconds?): ISO 8601 text only.
+    """One rule for timestamps: ISO 8601 text only. Epoch numbers are refused whether they come
+    as JSON numbers or as numeric text (seconds or milliseconds? the API does not guess).
 
     From JSON (request bodies) the text check is pydantic's own string check, chained before its
     datetime parsing: no Python call per event. From Python (the session store's records, the
     smoke session) text or datetime objects pass through a plain check first."""
     moment = handler(source)
     text = core_schema.custom_error_schema(
-        core_schema.str_schema(), custom_error_type="timestamp_type", custom_error_message=_NOT_TEXT
+        core_schema.str_schema(pattern=_ISO_DATE_START),
+        custom_error_type="timestamp_type",
+        custom_error_message=_NOT_TEXT,
     )
     return core_schema.json_or_python_schema(
         json_schema=core_schema.chain_schema([text, moment]),

@@ -72,7 +72,10 @@ class ThresholdsOut(_Out):
 class ModelOut(_Out):
     name: str
     version: str
-    source: str
+    source: str = Field(
+        description="the registry URI (runs:/..., models:/NAME/VERSION), or sha256:DIGEST of a model "
+        "folder's MANIFEST.json; never a filesystem path"
+    )
     loaded_at: datetime
     features: list[FeatureOut]
     context: list[str] = Field(description="context keys a score request may send")
@@ -86,8 +89,9 @@ class HealthOut(_Out):
 
 
 class ReadyOut(_Out):
-    status: Literal["ready", "loading"]
+    status: Literal["ready", "loading", "unavailable"]
     model: ModelRef | None
+    store: Literal["ready", "unavailable"] = Field(description="whether the session store answers")
 
 
 class ErrorOut(_Out):

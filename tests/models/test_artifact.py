@@ -73,14 +73,14 @@ def test_a_missing_file_refuses_to_load(saved: Path) -> None:
 
 def test_an_extra_file_refuses_to_load(saved: Path) -> None:
     (saved / "model.pkl").write_bytes(b"\x80\x04K\x01.")
-    with pytest.raises(ModelIntegrityError, match=r"unexpected file\(s\) model.pkl"):
+    with pytest.raises(ModelIntegrityError, match=r"unexpected file model.pkl in the model folder"):
         FrictionModel.load(saved)
 
 
 def test_a_missing_or_broken_hash_manifest_refuses_to_load(saved: Path) -> None:
     manifest = saved / HASHES_FILE
     manifest.write_text("{not json")
-    with pytest.raises(ModelIntegrityError, match="not a valid hash manifest"):
+    with pytest.raises(ModelIntegrityError, match=r"MANIFEST\.json is not valid JSON"):
         FrictionModel.load(saved)
     manifest.unlink()
     with pytest.raises(ModelIntegrityError, match=r"MANIFEST\.json is missing"):

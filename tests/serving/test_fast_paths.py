@@ -86,7 +86,8 @@ async def test_timestamps_must_be_text(client: httpx.AsyncClient, stamp: Any) ->
     assert error == {
         "type": "timestamp_type",
         "loc": ["body", "events", 0, "timestamp"],
-        "msg": "must be an ISO 8601 timestamp, e.g. 2026-11-23T10:00:00Z",
+        "msg": "must be an ISO 8601 timestamp, e.g. 2026-11-23T10:00:00Z "
+        "(epoch numbers are refused, as JSON numbers and as text)",
     }
 
 

@@ -255,7 +255,7 @@ async def test_registry_alias_is_followed(
     app = create_app(make_settings("models:/friction-test@champion"))
     async with app.router.lifespan_context(app), http_client(app) as api:
         ready = (await api.get("/readyz")).json()
-    assert ready == {"status": "ready", "model": {"name": "friction-test", "version": "2"}}
+    assert ready == {"status": "ready", "model": {"name": "friction-test", "version": "2"}, "store": "ready"}
 
 
 def test_smoke_score_catches_a_design_matrix_that_disagrees(served: ServedModel) -> None:

@@ -30,11 +30,8 @@ async def test_model_describes_what_is_served(
     assert response.status_code == 200
     info = response.json()
     model = world_model.model
-    assert (info["name"], info["version"], info["source"]) == (
-        served.name,
-        served.version,
-        str(world_model.path),
-    )
+    assert (info["name"], info["version"]) == (served.name, served.version)
+    assert info["source"].startswith(f"sha256:{served.version.removeprefix('sha256:')}")
     assert [f["name"] for f in info["features"]] == model.manifest.names
     payment = next(f for f in info["features"] if f["name"] == "payment__errors")
     assert payment == {
@@ -55,7 +52,11 @@ async def test_probes(client: httpx.AsyncClient, served: ServedModel) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     ready = await client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "model": {"name": served.name, "version": served.version}}
+    assert ready.json() == {
+        "status": "ready",
+        "model": {"name": served.name, "version": served.version},
+        "store": "ready",
+    }
 
 
 async def test_readyz_is_503_until_a_model_is_loaded(world_model: TrainedWorld) -> None:
@@ -66,7 +67,7 @@ async def test_readyz_is_503_until_a_model_is_loaded(world_model: TrainedWorld) 
         assert (await client.get("/healthz")).status_code == 200
         response = await client.get("/readyz")
         assert response.status_code == 503
-        assert response.json() == {"status": "loading", "model": None}
+        assert response.json() == {"status": "loading", "model": None, "store": "ready"}
         async with app.router.lifespan_context(app):
             assert (await client.get("/readyz")).status_code == 200
 

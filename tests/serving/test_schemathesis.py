@@ -97,7 +97,7 @@ def schemathesis_run(
         done = subprocess.run(
             command, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, cwd=folder, check=False
         )
-        status, metrics = request_json(f"{server.url}/metrics")
+        status, metrics = request_json(f"{server.url}/metrics", key=API_KEY)
     assert status == 200, metrics
     output = done.stdout + done.stderr
     return {"returncode": done.returncode, "output": output, "requests": _requests_by_status(str(metrics))}

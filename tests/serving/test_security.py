@@ -55,7 +55,7 @@ async def test_every_configured_key_works(client: httpx.AsyncClient) -> None:
 
 
 async def test_probes_need_no_key(client: httpx.AsyncClient) -> None:
-    for path in ("/healthz", "/readyz", "/metrics"):
+    for path in ("/healthz", "/readyz"):
         assert (await client.get(path, headers={"X-API-Key": ""})).status_code == 200
 
 
@@ -146,5 +146,5 @@ async def test_docs_can_be_switched_off(
     app = create_app(make_settings(str(world_model.path), docs_enabled=enabled))
     app.state.holder.set(served)
     async with http_client(app) as client:
-        for path in ("/docs", "/redoc", "/openapi.json"):
+        for path in ("/docs", "/redoc"):
             assert (await client.get(path)).status_code == (200 if enabled else 404)
