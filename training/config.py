@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -78,13 +79,14 @@ class LightGBMParams(Section):
 
     def capacity(self, sessions: int) -> dict[str, int]:
         """`num_leaves`, `min_child_samples` and `num_threads` for a fit on `sessions` rows.
-        "auto": a leaf needs about 1 % of the sessions (between 10 and 200), so a cluster of a
-        few dozen sessions can still be split off in a small data set; below 5,000 sessions
-        trees keep 3 leaves (near-additive), else 7; below 20,000 sessions one thread."""
-        leaves = self.num_leaves if self.num_leaves != "auto" else (3 if sessions < 5_000 else 7)
+        "auto": a leaf needs half the square root of the sessions (between 10 and 200), so a
+        cluster of a few dozen sessions can still be split off in a small data set while a
+        large one keeps its leaves broad; below 100,000 sessions trees keep 3 leaves (nearly
+        additive, as friction mostly is), else 7; below 20,000 sessions one thread."""
+        leaves = self.num_leaves if self.num_leaves != "auto" else (3 if sessions < 100_000 else 7)
         child = self.min_child_samples
         if child == "auto":
-            child = int(min(200, max(10, sessions // 100)))
+            child = int(min(200, max(10, round(math.sqrt(sessions) / 2))))
         threads = self.num_threads if self.num_threads != "auto" else (1 if sessions < 20_000 else 0)
         return {"num_leaves": int(leaves), "min_child_samples": int(child), "num_threads": int(threads)}
 
