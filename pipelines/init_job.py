@@ -92,7 +92,7 @@ def run_init(
         )
         text = render_config(str(events_path), chosen, roles, events_config, draft)
         config = parse_config(tomllib.loads(text), source=f"drafted {out}")  # what we write must load
-        coverage = measure_coverage(events, config, load_taxonomy(config.touchpoints))
+        coverage = measure_coverage(events, config)
     write_text(text, out)
     seconds = time.perf_counter() - started
     print_summary(
