@@ -20,7 +20,7 @@ rule the user wrote still wins.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +58,8 @@ class Preset:
     # Event kind (signals.EVENT_KINDS) -> the vendor's event names of that kind.
     signals: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     vocabulary: Mapping[str, str] = field(default_factory=dict)  # the vendor's event name -> touchpoint
+    # Columns no other vendor writes: two of them name the vendor (`detect_preset`).
+    marks: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -414,6 +416,9 @@ PRESETS: Mapping[str, Preset] = {
             "page_view": ("screen_view",),
         },
         vocabulary=_GA4_VOCABULARY,
+        marks=frozenset(
+            {"event_name", "event_timestamp", "user_pseudo_id", "event_params", "event_bundle_sequence_id"}
+        ),
     ),
     "snowplow": Preset(
         "snowplow",
@@ -443,6 +448,16 @@ PRESETS: Mapping[str, Preset] = {
             "page_view": ("screen_view",),
         },
         vocabulary=_SNOWPLOW_VOCABULARY,
+        marks=frozenset(
+            {
+                "domain_sessionid",
+                "domain_userid",
+                "derived_tstamp",
+                "collector_tstamp",
+                "network_userid",
+                "se_action",
+            }
+        ),
     ),
     "segment": Preset(
         "segment",
@@ -478,25 +493,39 @@ PRESETS: Mapping[str, Preset] = {
             "page_view": ("screen_view",),
         },
         vocabulary=_SEGMENT_VOCABULARY,
+        # The calls as the libraries send them, and the warehouse destinations' snake_case tables.
+        marks=frozenset(
+            {
+                "anonymousId",
+                "messageId",
+                "originalTimestamp",
+                "receivedAt",
+                "sentAt",
+                "anonymous_id",
+                "original_timestamp",
+                "context_library_name",
+                "uuid_ts",
+            }
+        ),
     ),
 }
 
 
-# Columns only the vendor's export has together: all of one set names the vendor.
-_SIGNATURES: tuple[tuple[str, frozenset[str]], ...] = (
-    ("ga4", frozenset({"event_timestamp", "event_name", "user_pseudo_id"})),
-    ("ga4", frozenset({"event_timestamp", "event_name", "event_params"})),
-    ("snowplow", frozenset({"collector_tstamp", "event_id", "domain_userid"})),
-    ("snowplow", frozenset({"collector_tstamp", "event_id", "domain_sessionid"})),
-    ("segment", frozenset({"anonymousId", "messageId", "type"})),
-    ("segment", frozenset({"anonymous_id", "received_at", "event", "context_library_name"})),  # warehouse
-)
+# An export is a vendor's when it has at least this many of the vendor's marks.
+_ENOUGH_MARKS = 2
 
 
-def detect_preset(columns: Sequence[str]) -> str:
-    """The preset whose vendor export has these raw columns (the reader's names), else "custom"."""
-    names = set(columns)
-    return next((preset for preset, signature in _SIGNATURES if signature <= names), "custom")
+def detect_preset(columns: Iterable[str]) -> tuple[str, str]:
+    """The preset whose vendor wrote an export with these raw columns (the reader's names),
+    and the evidence (the marks found); `custom` when no vendor is clear. A nested field read
+    as `event_params.key` still marks its top-level name."""
+    names = [str(c) for c in columns]
+    present = set(names) | {name.split(".", 1)[0] for name in names}
+    found = {name: sorted(present & preset.marks) for name, preset in PRESETS.items() if preset.marks}
+    best = max(found, key=lambda name: len(found[name]))
+    if len(found[best]) < _ENOUGH_MARKS:
+        return "custom", "no vendor's columns (GA4, Snowplow, Segment) found"
+    return best, f"columns {', '.join(f'`{c}`' for c in found[best])}"
 
 
 def plan_columns(config: EventsConfig) -> ColumnPlan:

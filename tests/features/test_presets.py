@@ -387,7 +387,15 @@ def test_snowplow_mobile_sessions_come_from_the_client_session_entity() -> None:
     ],
 )
 def test_the_vendor_is_recognised_from_its_columns(name: str, preset: str) -> None:
-    assert detect_preset(list(read_events(FIXTURES / name).columns)) == preset
+    assert detect_preset(list(read_events(FIXTURES / name).columns))[0] == preset
+
+
+def test_the_evidence_names_the_marks_and_one_mark_is_not_enough() -> None:
+    assert detect_preset(["user_pseudo_id", "event_params.ga_session_id", "x"]) == (
+        "ga4",
+        "columns `event_params`, `user_pseudo_id`",
+    )
+    assert detect_preset(["session_id", "event_name", "messageId"])[0] == "custom"
 
 
 def test_segment_warehouse_tracks_tables_map_too() -> None:
@@ -404,7 +412,7 @@ def test_segment_warehouse_tracks_tables_map_too() -> None:
             "context_library_name": ["analytics.js"],
         }
     )
-    assert detect_preset(list(raw.columns)) == "segment"
+    assert detect_preset(list(raw.columns))[0] == "segment"
     events = normalize_events(raw, EventsConfig(preset="segment")).events
     assert events.iloc[0][["user_id", "event", "page", "library"]].tolist() == [
         "anon-1",
