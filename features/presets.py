@@ -9,16 +9,18 @@ cannot express is *derived* into virtual columns first: GA4 keeps the session id
 `plan_columns` merges a preset with `[events]`: every key the user wrote wins.
 
 A preset also speaks its vendor's vocabulary (`with_preset`): the vendor's event names for
-the friction signals (GA4 searches are `view_search_results`) where `[signals]` does not
-name them, and its standard events mapped to the journey's touchpoints (GA4's recommended
-e-commerce events, Segment's e-commerce spec, Snowplow's e-commerce actions), tried after
-every rule of the taxonomy, so a page rule or a rule the user wrote still wins.
+each kind of event the friction signals look for (GA4 searches are `view_search_results`,
+Snowplow's errors `application_error` and `trns_error`), set as that kind's `<kind>_events`
+list when `[signals]` leaves the kind at its defaults, and its standard events mapped to the
+journey's touchpoints (GA4's recommended e-commerce events, Segment's e-commerce spec,
+Snowplow's e-commerce actions), tried after every rule of the taxonomy, so a page rule or a
+rule the user wrote still wins.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +31,7 @@ import pyarrow.compute as pc
 
 from features.config import CANONICAL_COLUMNS, EventsConfig, FrictionConfig, TimestampUnit
 from features.errors import SchemaError
+from features.signals import SignalsConfig
 from features.taxonomy import TouchpointRule, load_taxonomy
 
 __all__ = [
@@ -52,8 +55,11 @@ class Preset:
     context: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     timestamp_unit: TimestampUnit = "auto"
     derive: Derive | None = None  # raw frame -> virtual columns the candidates may name
-    signals: Mapping[str, str] = field(default_factory=dict)  # [signals] key -> the vendor's event name
+    # Event kind (signals.EVENT_KINDS) -> the vendor's event names of that kind.
+    signals: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     vocabulary: Mapping[str, str] = field(default_factory=dict)  # the vendor's event name -> touchpoint
+    # Columns no other vendor writes: two of them name the vendor (`detect_preset`).
+    marks: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -286,14 +292,28 @@ def _session_in(value: Any) -> str | None:
 
 
 def with_preset(config: FrictionConfig) -> FrictionConfig:
-    """The config the featurizer works with: the preset's signal event names where `[signals]`
-    leaves them unset, and its vocabulary after every taxonomy rule (the taxonomy inlined,
-    as `self_contained` does, so a model built from either config featurizes alike)."""
+    """The config the featurizer works with: the preset's event names for each kind `[signals]`
+    leaves at its defaults, and its vocabulary after every taxonomy rule (the taxonomy inlined,
+    as `self_contained` does, so a model built from either config featurizes alike).
+
+    A kind counts as the user's once any of its keys differs from the default, rather than
+    once a key is written: a model's carried config holds every key, and must featurize as
+    the config it was trained with. The default single name stays matched beside the list."""
     preset = PRESETS[config.events.preset]
     if not preset.signals and not preset.vocabulary:
         return config
-    written = config.signals.model_fields_set
-    signals = config.signals.model_copy(update={k: v for k, v in preset.signals.items() if k not in written})
+    defaults = SignalsConfig()
+    left = {
+        kind
+        for kind in preset.signals
+        if all(
+            getattr(config.signals, key) == getattr(defaults, key)
+            for key in (f"{kind}_event", f"{kind}_events", f"{kind}_event_pattern")
+        )
+    }
+    signals = config.signals.model_copy(
+        update={f"{kind}_events": list(names) for kind, names in preset.signals.items() if kind in left}
+    )
     merged = config.touchpoints.self_contained()
     known = set(load_taxonomy(merged).touchpoints)
     vocabulary = [
@@ -386,13 +406,19 @@ PRESETS: Mapping[str, Preset] = {
         },
         timestamp_unit="us",
         derive=_ga4_derive,
-        # Enhanced measurement names form submits `form_submit`; apps log crashes as `app_exception`.
+        # Enhanced measurement names site searches `view_search_results` (the recommended
+        # `search`, the default name, stays matched) and form submits `form_submit`; apps log
+        # crashes as `app_exception` and screens as `screen_view`.
         signals={
-            "search_event": "view_search_results",
-            "submit_event": "form_submit",
-            "error_event": "app_exception",
+            "search": ("view_search_results",),
+            "submit": ("form_submit",),
+            "error": ("app_exception",),
+            "page_view": ("screen_view",),
         },
         vocabulary=_GA4_VOCABULARY,
+        marks=frozenset(
+            {"event_name", "event_timestamp", "user_pseudo_id", "event_params", "event_bundle_sequence_id"}
+        ),
     ),
     "snowplow": Preset(
         "snowplow",
@@ -412,14 +438,26 @@ PRESETS: Mapping[str, Preset] = {
             "country": ("geo_country",),
         },
         derive=_snowplow_derive,
-        # The JavaScript tracker's link click, form and error tracking plugins.
+        # The JavaScript tracker's site search, link and button click, form and error tracking
+        # plugins, the e-commerce plugin's transaction errors, and the mobile trackers' screens.
         signals={
-            "search_event": "site_search",
-            "click_event": "link_click",
-            "submit_event": "submit_form",
-            "error_event": "application_error",
+            "search": ("site_search",),
+            "click": ("link_click", "button_click"),
+            "submit": ("submit_form",),
+            "error": ("application_error", "trns_error"),
+            "page_view": ("screen_view",),
         },
         vocabulary=_SNOWPLOW_VOCABULARY,
+        marks=frozenset(
+            {
+                "domain_sessionid",
+                "domain_userid",
+                "derived_tstamp",
+                "collector_tstamp",
+                "network_userid",
+                "se_action",
+            }
+        ),
     ),
     "segment": Preset(
         "segment",
@@ -447,27 +485,47 @@ PRESETS: Mapping[str, Preset] = {
             "library": ("context.library.name", "context_library_name"),
         },
         derive=_segment_derive,
-        signals={"search_event": "Products Searched"},
+        # The e-commerce spec's searches, the native mobile spec's crashes, and screen calls
+        # (named `screen_view` by `_segment_derive`).
+        signals={
+            "search": ("Products Searched",),
+            "error": ("Application Crashed",),
+            "page_view": ("screen_view",),
+        },
         vocabulary=_SEGMENT_VOCABULARY,
+        # The calls as the libraries send them, and the warehouse destinations' snake_case tables.
+        marks=frozenset(
+            {
+                "anonymousId",
+                "messageId",
+                "originalTimestamp",
+                "receivedAt",
+                "sentAt",
+                "anonymous_id",
+                "original_timestamp",
+                "context_library_name",
+                "uuid_ts",
+            }
+        ),
     ),
 }
 
 
-# Columns only the vendor's export has together: all of one set names the vendor.
-_SIGNATURES: tuple[tuple[str, frozenset[str]], ...] = (
-    ("ga4", frozenset({"event_timestamp", "event_name", "user_pseudo_id"})),
-    ("ga4", frozenset({"event_timestamp", "event_name", "event_params"})),
-    ("snowplow", frozenset({"collector_tstamp", "event_id", "domain_userid"})),
-    ("snowplow", frozenset({"collector_tstamp", "event_id", "domain_sessionid"})),
-    ("segment", frozenset({"anonymousId", "messageId", "type"})),
-    ("segment", frozenset({"anonymous_id", "received_at", "event", "context_library_name"})),  # warehouse
-)
+# An export is a vendor's when it has at least this many of the vendor's marks.
+_ENOUGH_MARKS = 2
 
 
-def detect_preset(columns: Sequence[str]) -> str:
-    """The preset whose vendor export has these raw columns (the reader's names), else "custom"."""
-    names = set(columns)
-    return next((preset for preset, signature in _SIGNATURES if signature <= names), "custom")
+def detect_preset(columns: Iterable[str]) -> tuple[str, str]:
+    """The preset whose vendor wrote an export with these raw columns (the reader's names),
+    and the evidence (the marks found); `custom` when no vendor is clear. A nested field read
+    as `event_params.key` still marks its top-level name."""
+    names = [str(c) for c in columns]
+    present = set(names) | {name.split(".", 1)[0] for name in names}
+    found = {name: sorted(present & preset.marks) for name, preset in PRESETS.items() if preset.marks}
+    best = max(found, key=lambda name: len(found[name]))
+    if len(found[best]) < _ENOUGH_MARKS:
+        return "custom", "no vendor's columns (GA4, Snowplow, Segment) found"
+    return best, f"columns {', '.join(f'`{c}`' for c in found[best])}"
 
 
 def plan_columns(config: EventsConfig) -> ColumnPlan:

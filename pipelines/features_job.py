@@ -13,7 +13,6 @@ from features.coverage import Coverage, measure_coverage
 from features.digests import file_sha256
 from features.events import normalize_events
 from features.labels import attach_survey_labels
-from features.taxonomy import load_taxonomy
 from pipelines.engines import EngineOutput, featurize_local, featurize_spark
 from pipelines.ingest import IngestSummary, load_events
 from pipelines.progress import NoProgress, Progress
@@ -92,7 +91,7 @@ def run_features(
     else:
         progress.stage(f"Featurizing {events_path.name} ({engine} engine)", None)
         events, ingest = load_events(events_path, config, quarantine_path=quarantine)
-        coverage = measure_coverage(events, config, load_taxonomy(config.touchpoints))
+        coverage = measure_coverage(events, config)
         sampled = False
         if engine == "spark":
             output = featurize_spark(events, config, master=spark_master or "local[2]")
@@ -147,4 +146,4 @@ def _sampled_coverage(events_path: Path, config: FrictionConfig) -> Coverage | N
     if first is None:
         return None  # an empty input: the streamed run says so itself
     events = normalize_events(first, config.events).events
-    return measure_coverage(events, config, load_taxonomy(config.touchpoints))
+    return measure_coverage(events, config)

@@ -22,8 +22,7 @@ from features.draft_config import draft_events_config, render_config
 from features.draft_taxonomy import TaxonomyDraft, draft_taxonomy, status_error_names
 from features.errors import ConfigError, DataQualityError
 from features.events import normalize_events
-from features.preset_detection import detect_preset
-from features.presets import PRESETS
+from features.presets import PRESETS, detect_preset
 from features.schema import did_you_mean
 from features.taxonomy import OTHER, load_taxonomy
 from pipelines.console import print_summary, print_warnings, step
@@ -92,7 +91,7 @@ def run_init(
         )
         text = render_config(str(events_path), chosen, roles, events_config, draft)
         config = parse_config(tomllib.loads(text), source=f"drafted {out}")  # what we write must load
-        coverage = measure_coverage(events, config, load_taxonomy(config.touchpoints))
+        coverage = measure_coverage(events, config)
     write_text(text, out)
     seconds = time.perf_counter() - started
     print_summary(

@@ -15,13 +15,11 @@ from rich.table import Table
 from features.config import FrictionConfig, load_config
 from features.coverage import measure_coverage
 from features.featurize import Featurizer
-from features.taxonomy import load_taxonomy
 from models.signing import SigningSettings, load_signing
-from pipelines.console import console, print_summary, print_warnings, step
+from pipelines.console import print_summary, print_warnings, step
 from pipelines.feature_table import check_built_with
 from pipelines.features_job import FeaturesSummary, run_features
 from pipelines.ingest import IngestSummary, load_events
-from pipelines.label_presence import label_presence
 from pipelines.progress import TerminalProgress
 from pipelines.simulate import check_world_names, profile_named, simulate, write_world
 from pipelines.streaming import DEFAULT_MEMORY_BUDGET_MB
@@ -82,14 +80,10 @@ def run_validate(config_path: Path, events_path: Path, quarantine: Path | None =
     target = quarantine or default_quarantine_path(events_path)
     with step(f"Reading and validating {events_path}"):
         events, summary = load_events(events_path, config, quarantine_path=target)
-        presence = label_presence(events, config.label)
-        coverage = measure_coverage(events, config, load_taxonomy(config.touchpoints))
+        coverage = measure_coverage(events, config)
     del events
-    rows = summary.as_rows() | coverage.as_rows() | (presence.as_rows() if presence else {})
-    print_summary("friction validate", rows)
+    print_summary("friction validate", summary.as_rows() | coverage.as_rows())
     print_warnings(coverage.warnings())
-    if presence is not None and (warning := presence.warning()) is not None:
-        console.print(warning, soft_wrap=True, markup=False, highlight=False)
     return summary
 
 
@@ -135,7 +129,7 @@ def print_metrics(outcome: TrainOutcome) -> None:
     table = Table(
         title="holdout evaluation: value [95 % interval] (backtests mean +- sd)", title_justify="left"
     )
-    table.add_column("scorer", style="bold")
+    table.add_column("scorer", style="bold", no_wrap=True)
     for column in columns:
         table.add_column(column, justify="right")
     for scorer, row in frame.iterrows():

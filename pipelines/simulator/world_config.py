@@ -2,7 +2,7 @@
 `friction train` process the folder as it is.
 
 A world at pages needs only its columns and label; a world whose names carry the touchpoint
-(small-shop) also gets a rule per name and the names of its error and submit events; an alt
+(small-shop) also gets a rule per name, every error event name and its submit event; an alt
 world gets its columns and label only, the rest being what `friction init` must draft.
 """
 
@@ -59,17 +59,16 @@ _UNMAPPED = """
 
 def _taxonomy_text(naming: Naming, clicks: bool) -> str:
     names = naming.truth(clicks)
-    errors = [name for name in names.loc[names["is_error"], "event"] if name != naming.error["payment"]]
+    errors = list(names.loc[names["is_error"], "event"])
     rules = "".join(
         f'\n[[touchpoints.rules]]\ntouchpoint = "{row.touchpoint}"\nevent = "{row.event}"\n'
         for row in names.itertuples()
     )
     return f"""
-# `error_event` takes one name, so the errors signal counts payment errors; the other
-# error events ({_strings(errors)}) count as events of their touchpoint.
+# Every error event counts in the errors signal, at the touchpoint where it happens.
 # Resubmitting the payment form soon after is a repeated submit.
 [signals]
-error_event = "{naming.error["payment"]}"
+error_events = [{_strings(errors)}]
 submit_event = "{naming.submit["payment"]}"
 
 # The events carry no page: each name says where the customer is. A generic error page

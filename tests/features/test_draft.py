@@ -16,7 +16,7 @@ from features.draft_config import draft_events_config, render_config
 from features.draft_taxonomy import draft_taxonomy, status_error_names, template_pattern
 from features.errors import SchemaError
 from features.patterns import LinearPattern
-from features.preset_detection import detect_preset
+from features.presets import detect_preset
 from features.taxonomy import load_taxonomy
 from features.tokens import joined_pairs, tokens, url_template
 from features.vocabulary import touchpoint_of

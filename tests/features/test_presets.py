@@ -10,11 +10,12 @@ import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 import pytest
 
-from features.config import EventsConfig, parse_config
+from features.config import EventsConfig, FrictionConfig, parse_config
 from features.errors import SchemaError
 from features.events import normalize_events
 from features.featurize import Featurizer, featurize
 from features.presets import PRESETS, detect_preset, expand_key_values, plan_columns, with_preset
+from features.signals import SignalsConfig
 from pipelines.readers import read_events
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -243,18 +244,57 @@ def test_a_model_carrying_its_config_maps_events_as_at_training() -> None:
     assert trained == carried
 
 
-def test_presets_set_their_vendor_signal_names_unless_signals_name_them() -> None:
-    assert (
-        with_preset(parse_config({"events": {"preset": "ga4"}})).signals.search_event == "view_search_results"
+def test_presets_set_their_vendor_event_lists_unless_signals_name_the_kind() -> None:
+    def signals(preset: str, **mine: object) -> SignalsConfig:
+        return with_preset(parse_config({"events": {"preset": preset}, "signals": mine})).signals
+
+    ga4 = signals("ga4")
+    assert (ga4.error_events, ga4.search_events, ga4.submit_events) == (
+        ["app_exception"],
+        ["view_search_results"],
+        ["form_submit"],
     )
-    assert with_preset(parse_config({"events": {"preset": "snowplow"}})).signals.search_event == "site_search"
-    assert (
-        with_preset(parse_config({"events": {"preset": "segment"}})).signals.search_event
-        == "Products Searched"
+    assert ga4.event_match("search").names == {"search", "view_search_results"}  # the default stays
+    snowplow = signals("snowplow")
+    assert snowplow.error_events == ["application_error", "trns_error"]
+    assert (snowplow.search_events, snowplow.click_events) == (
+        ["site_search"],
+        ["link_click", "button_click"],
     )
-    mine = parse_config({"events": {"preset": "ga4"}, "signals": {"search_event": "my_search"}})
-    assert with_preset(mine).signals.search_event == "my_search"
-    assert with_preset(parse_config({})).signals.search_event == "search"
+    segment = signals("segment")
+    assert (segment.error_events, segment.search_events) == (["Application Crashed"], ["Products Searched"])
+    # Any key of a kind the user wrote takes that kind from the preset; the other kinds stay.
+    for mine in ({"error_event": "oops"}, {"error_events": ["oops"]}, {"error_event_pattern": "oops"}):
+        taken = signals("snowplow", **mine)
+        assert "application_error" not in taken.event_match("error").names
+        assert taken.search_events == ["site_search"]
+    assert signals("custom").error_events == []
+
+
+def test_a_carried_config_gets_the_same_signal_names_as_the_config_it_was_trained_with() -> None:
+    config = parse_config({"events": {"preset": "snowplow"}, "signals": {"search_events": ["find"]}})
+    # A model stores its config whole, every key written: it must not lose the preset's names.
+    carried = FrictionConfig.model_validate(config.self_contained().model_dump(mode="json"))
+    assert with_preset(carried).signals == with_preset(config).signals
+    assert with_preset(with_preset(config)).signals == with_preset(config).signals
+
+
+def test_every_snowplow_error_event_counts_as_an_error() -> None:
+    column = "unstruct_event_com_snowplowanalytics_snowplow_ecommerce_snowplow_ecommerce_action_1"
+    raw = pd.DataFrame(
+        {
+            "domain_sessionid": ["s"] * 4,
+            "domain_userid": ["u"] * 4,
+            "derived_tstamp": [f"2024-03-01 10:00:0{k}.000" for k in range(4)],
+            "event_name": ["page_view", "snowplow_ecommerce_action", "application_error", "page_view"],
+            "page_urlpath": ["/checkout/payment"] * 4,
+            f"{column}.type": [None, "trns_error", None, None],
+        }
+    )
+    config = parse_config({"events": {"preset": "snowplow"}})
+    events = normalize_events(raw, config.events).events
+    table = featurize(events, config).frame
+    assert table["payment__errors"].iloc[0] == 2.0
 
 
 def test_ga4_searches_feed_the_search_signals() -> None:
@@ -347,7 +387,15 @@ def test_snowplow_mobile_sessions_come_from_the_client_session_entity() -> None:
     ],
 )
 def test_the_vendor_is_recognised_from_its_columns(name: str, preset: str) -> None:
-    assert detect_preset(list(read_events(FIXTURES / name).columns)) == preset
+    assert detect_preset(list(read_events(FIXTURES / name).columns))[0] == preset
+
+
+def test_the_evidence_names_the_marks_and_one_mark_is_not_enough() -> None:
+    assert detect_preset(["user_pseudo_id", "event_params.ga_session_id", "x"]) == (
+        "ga4",
+        "columns `event_params`, `user_pseudo_id`",
+    )
+    assert detect_preset(["session_id", "event_name", "messageId"])[0] == "custom"
 
 
 def test_segment_warehouse_tracks_tables_map_too() -> None:
@@ -364,7 +412,7 @@ def test_segment_warehouse_tracks_tables_map_too() -> None:
             "context_library_name": ["analytics.js"],
         }
     )
-    assert detect_preset(list(raw.columns)) == "segment"
+    assert detect_preset(list(raw.columns))[0] == "segment"
     events = normalize_events(raw, EventsConfig(preset="segment")).events
     assert events.iloc[0][["user_id", "event", "page", "library"]].tolist() == [
         "anon-1",

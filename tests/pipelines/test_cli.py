@@ -101,6 +101,22 @@ def test_simulate_then_validate_end_to_end(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "rows quarantined" in result.output
+    table = tmp_path / "features.parquet"
+    args = ["--config", str(world / "friction.toml"), "--events", str(world / "events.parquet")]
+    featured = runner.invoke(app, ["features", *args, "--out", str(table)])
+    assert featured.exit_code == 0, featured.output
+    # One measure of the label rate, said once and in the same words by both commands.
+    said = [
+        [
+            " ".join(line.split("label rate")[1].strip(" │").split())
+            for line in r.output.splitlines()
+            if "label rate" in line
+        ]
+        for r in (result, featured)
+    ]
+    assert said[0] == said[1]
+    assert len(said[0]) == 1
+    assert "% of sessions (" in said[0][0]
 
 
 def test_validate_fails_past_the_bad_row_rate_and_keeps_the_bad_rows(tmp_path: Path) -> None:

@@ -223,7 +223,9 @@ def test_unreadable_columns_are_a_one_line_error(tmp_path: Path) -> None:
     ("fixture", "preset"),
     [
         ("ga4_bigquery_export.jsonl", "ga4"),  # nested event_params: no column role takes them
+        ("ga4_ecommerce_export.jsonl", "ga4"),
         ("snowplow_atomic_events.csv", "snowplow"),
+        ("snowplow_enriched.tsv", "snowplow"),  # no header: the reader names the fields
         ("segment_track_calls.jsonl", "segment"),
     ],
 )
@@ -233,6 +235,7 @@ def test_a_vendor_export_is_recognised(tmp_path: Path, fixture: str, preset: str
     result = runner.invoke(app, ["init", "--events", str(events), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert load_config(out).events.preset == preset
+    assert "# preset: columns `" in out.read_text()  # the marks that named the vendor
 
 
 def test_validate_warns_when_the_taxonomy_misses_the_vocabulary(tmp_path: Path) -> None:

@@ -116,7 +116,6 @@ def test_small_shop_base_rate_drifts_over_the_range(shop: World, shop_starts: pd
 def test_small_shop_config_maps_every_name_and_counts_payment_errors(shop: World, tmp_path: Path) -> None:
     paths = write_world(shop, tmp_path)
     config = load_config(paths["config"])
-    assert config.signals.error_event == "payment_error"
     assert config.touchpoints.inline
     meta = json.loads(paths["world"].read_text())
     rules = {rule.event: rule.touchpoint for rule in config.touchpoints.rules}
@@ -128,6 +127,31 @@ def test_small_shop_config_maps_every_name_and_counts_payment_errors(shop: World
     hit = truth.index[truth["incident"]]
     assert (table.loc[hit, "payment__errors"] > 0).all()
     np.testing.assert_array_equal(table.loc[truth.index, "payment__errors"], truth["n_payment_errors"])
+
+
+def test_small_shop_counts_every_error_event_of_the_world_at_its_touchpoint(
+    shop: World, tmp_path: Path
+) -> None:
+    paths = write_world(shop, tmp_path)
+    config = load_config(paths["config"])
+    truth = json.loads(paths["world"].read_text())["event_names"]
+    errors = {name: row["touchpoint"] for name, row in truth.items() if row["is_error"]}
+    assert set(errors) == {"payment_error", "shipping_error", "error_page"}
+    assert set(config.signals.error_events) == set(errors)
+    table = Featurizer(config)(pd.read_parquet(paths["events"])).frame.set_index("session_id")
+    # What the features see: the events strictly before the session's first label event.
+    events = shop.events.assign(session_id=shop.events["session_id"].astype(str))
+    events["event"] = events["event"].astype(str)
+    labelled = events[events["event"].isin(config.label.events)]
+    cutoff = labelled.groupby("session_id")["timestamp"].min()
+    before = ~(events["timestamp"] >= events["session_id"].map(cutoff))  # NaT: no label, all seen
+    seen = events[before & events["event"].isin(list(errors))]
+    expected = seen.groupby([seen["session_id"], seen["event"].map(errors)]).size().unstack(fill_value=0)
+    for name, touchpoint in errors.items():
+        assert (seen["event"] == name).any(), name  # each error name occurs where features see it
+        counted = table[f"{touchpoint}__errors"]
+        wanted = expected[touchpoint].reindex(counted.index, fill_value=0)
+        np.testing.assert_array_equal(counted.to_numpy(), wanted.to_numpy(), err_msg=name)
 
 
 @pytest.mark.parametrize(("profile", "vocabulary"), [("small-shop", "default"), ("default", "alt")])
