@@ -5,16 +5,19 @@ incident inside the training range), trained with the `friction.toml` it ships."
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
 from features.config import load_config
 from features.featurize import Featurizer
 from models.artifact import FrictionModel
 from models.report.build import Report, build_report
 from models.report.html import render_html
+from pipelines.cli import app
 from pipelines.simulator import PROFILES, simulate, write_world
 from training.config import train_config_from
 from training.flow import train_and_track
@@ -29,6 +32,7 @@ class Shop:
     table: pd.DataFrame
     result: TrainResult
     model: FrictionModel
+    folder: Path
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +51,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Shop:
         catalog=featurizer.catalog(list(world.events.columns)).to_records(),
         featurizer_config=config,
     )
-    return Shop(table, outcome.result, FrictionModel.load(folder / "model"))
+    return Shop(table, outcome.result, FrictionModel.load(folder / "model"), folder)
 
 
 def _in_incident(table: pd.DataFrame) -> np.ndarray:
@@ -91,6 +95,15 @@ def test_sessions_hit_by_the_incident_are_at_high_risk(shop: Shop) -> None:
     risk = shop.model.predict_proba(shop.table)
     assert risk[hit].mean() > 0.5
     assert risk[hit].mean() > 3 * risk[~hit].mean()
+
+
+def test_batch_scoring_explains_raw_events_without_the_missing_signals(shop: Shop) -> None:
+    out = shop.folder / "scores.parquet"
+    args = ["score", "--model", str(shop.folder / "model"), "--events", str(shop.folder / "events.parquet")]
+    result = CliRunner().invoke(app, [*args, "--out", str(out), "--explain"])
+    assert result.exit_code == 0, result.output
+    scores = pd.read_parquet(out).set_index("session_id").loc[shop.table["session_id"]]
+    np.testing.assert_allclose(scores["risk"].to_numpy(), shop.model.predict_proba(shop.table))
 
 
 @pytest.fixture(scope="module")
