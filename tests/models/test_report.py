@@ -30,6 +30,7 @@ FAST = ReportConfig(chunk_rows=1_000, plot_sample=300, riskiest_sessions=3, depe
 EXPORTED = (
     "headline",
     "quality",
+    "drift",
     "moments",
     "moment_signals",
     "journey_nodes",
