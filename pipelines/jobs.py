@@ -17,7 +17,7 @@ from features.coverage import measure_coverage
 from features.featurize import Featurizer
 from models.signing import SigningSettings, load_signing
 from pipelines.console import print_summary, print_warnings, step
-from pipelines.feature_table import check_built_with
+from pipelines.feature_table import check_built_with, check_table
 from pipelines.features_job import FeaturesSummary, run_features
 from pipelines.ingest import IngestSummary, load_events
 from pipelines.preflight import check_lightgbm_params, check_model_name
@@ -192,6 +192,7 @@ def run_train(
     if train_config is not None:
         check_lightgbm_params(train_config, config_source)
     signer = (signing or load_signing()).signer()
+    check_table(features_path)
     table = read_feature_table(features_path, columnar=True)
     if config is not None:
         check_built_with(table, config, source=str(features_path))

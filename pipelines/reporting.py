@@ -19,6 +19,7 @@ from models.artifact import FrictionModel
 from models.report import HTML_FILE, TABLES_DIR, Report, ReportConfig, build_report, write_report_files
 from models.signing import Verifier
 from pipelines.console import print_summary, step
+from pipelines.feature_table import check_table
 from pipelines.ingest import load_events
 from training.data import read_feature_table
 from training.tracking import TrackingSettings, load_model
@@ -124,6 +125,7 @@ def run_report(
         run_id = _run_id(model_ref, settings)
     # Column blocks, each Arrow column freed once converted: about 2/3 of the default read's peak;
     # the report copies features block by block (50 k rows), so no consolidated block is needed.
+    check_table(Path(features_path))
     table = read_feature_table(features_path, columnar=True)
     events = None
     if events_path is not None:
