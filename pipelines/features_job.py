@@ -11,6 +11,7 @@ from typing import Any
 from features.config import FrictionConfig
 from features.coverage import Coverage, measure_coverage
 from features.digests import file_sha256
+from features.errors import ConfigError
 from features.events import normalize_events
 from features.labels import attach_survey_labels
 from pipelines.crashpoints import reached
@@ -80,6 +81,11 @@ def run_features(
     progress = progress or NoProgress()
     surveys = None
     if config.label.kind == "survey" and config.label.survey is not None:
+        if not config.label.survey.path.exists():
+            raise ConfigError(
+                f"[label.survey] path {config.label.survey.path} does not exist; give the survey "
+                "responses (a relative path is taken from the config's folder)"
+            )
         surveys = read_events(config.label.survey.path)
     manifest_path = out.with_suffix(".manifest.json")
     with staged_path(out) as staged_table, staged_path(manifest_path) as staged_manifest:

@@ -42,6 +42,7 @@ from features.featurize import Featurizer
 from features.labels import attach_survey_labels
 from features.presets import plan_columns
 from features.schema import NUMERIC_COLUMNS, TIMESTAMP_DTYPE
+from pipelines.crashpoints import reached
 from pipelines.engines import EngineOutput, PartCounts, bucket_of, partition_key
 from pipelines.ingest import EventStream, IngestSummary
 from pipelines.merge import arrow_table, merge_by_session
@@ -198,6 +199,7 @@ def featurize_streaming(
         finally:
             spill.close()
         ingest = stream.finish()
+        reached("streaming:spilled")
         # Partitions fit the budget, and there are enough of them to keep every worker busy.
         groups = _pack(spill.rows, min(plan.partition_rows, -(-int(spill.rows.sum()) // plan.workers)))
         parts = _featurize_all(spill, groups, config, surveys, scratch / "features", plan, progress)
