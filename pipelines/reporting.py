@@ -21,6 +21,7 @@ from models.signing import Verifier
 from pipelines.console import print_summary, step
 from pipelines.feature_table import check_table
 from pipelines.ingest import load_events
+from pipelines.writers import scratch_folder
 from training.data import read_feature_table
 from training.tracking import TrackingSettings, load_model
 
@@ -57,7 +58,7 @@ def write_report(report: Report, out: Path) -> Path:
     out = Path(out)
     _check_target(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    staging = scratch_folder(out)  # named for this process: a killed run's is removed by the next
     retired = None
     try:
         write_report_files(report, staging)
