@@ -83,6 +83,8 @@ CASES = [
     Case("simulate-seed-text", ["simulate", "--seed", "abc", "--out", "{dir}/w"], "--seed"),
     Case("simulate-out-is-a-file", ["simulate", "--out", "{binary}"], "--out"),
     Case("simulate-unknown-profile", ["simulate", "--profile", "nope", "--out", "{dir}/w"], "nope"),
+    # demo
+    Case("demo-sessions-0", ["demo", "--sessions", "0", "--out", "{dir}/d"], "--sessions"),
     # init
     Case("init-missing-events", ["init", "--events", "{missing}", "--out", "{dir}/i.toml"], "does not exist"),
     Case("init-empty-events", ["init", "--events", "{empty}", "--out", "{dir}/i.toml"], "empty"),
