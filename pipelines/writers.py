@@ -73,9 +73,17 @@ def _roll_forward(journal: Path) -> None:
     except (OSError, ValueError, KeyError, TypeError):
         return  # not a journal this module wrote whole: left as litter, removed below
     for staged, target in renames:
+        # Renames stay inside the folder, and only move this module's temporary files.
+        if not (_plain(staged) and _plain(target) and _owned(Path(target)).match(staged)):
+            return
+    for staged, target in renames:
         if (journal.parent / staged).exists():
             os.replace(journal.parent / staged, journal.parent / target)
     journal.unlink(missing_ok=True)
+
+
+def _plain(name: object) -> bool:
+    return isinstance(name, str) and name not in {"", ".", ".."} and Path(name).name == name
 
 
 def sweep_litter(target: Path, folder: Path | None = None) -> list[Path]:

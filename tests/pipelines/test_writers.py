@@ -79,3 +79,18 @@ def test_commit_together_renames_both_and_leaves_nothing(tmp_path: Path) -> None
         commit_together({table: staged_table, manifest: staged_manifest})
     assert (table.read_text(), manifest.read_text()) == ("table", "manifest")
     assert sorted(os.listdir(tmp_path)) == [manifest.name, table.name]
+
+
+def test_a_journal_renaming_outside_the_folder_is_not_followed(tmp_path: Path, dead_pid: int) -> None:
+    folder = tmp_path / "out"
+    folder.mkdir()
+    outside = tmp_path / "precious.txt"
+    outside.write_text("keep")
+    journal = folder / f".features.parquet.{dead_pid}.efgh5678.commit"
+    journal.write_text(json.dumps({"renames": [["../precious.txt", "features.parquet"]]}))
+
+    sweep_litter(folder / "features.parquet")
+
+    assert outside.read_text() == "keep"
+    assert not (folder / "features.parquet").exists()
+    assert not journal.exists()  # a dead owner's litter all the same
