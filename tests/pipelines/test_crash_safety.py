@@ -23,6 +23,7 @@ from pipelines.simulator import simulate, write_world
 
 ROOT = Path(__file__).resolve().parents[2]
 PAUSE_TIMEOUT_S = 120.0
+pytestmark = pytest.mark.slow  # real subprocesses
 # Before the journal, a killed run changed nothing; from the journal on, its commit completes.
 BEFORE_COMMIT = ["features:table-staged", "features:manifest-staged"]
 AFTER_COMMIT = ["commit:journal-written", "commit:renamed-1", "commit:renamed-2"]
