@@ -202,7 +202,8 @@ def parse_config(
 
 def _resolve_paths(config: FrictionConfig, base_dir: Path) -> FrictionConfig:
     def resolve(path: Path | None) -> Path | None:
-        return None if path is None or path.is_absolute() else base_dir / path
+        # `/` keeps an absolute path as given: it is honoured, never dropped for the built-in.
+        return None if path is None else base_dir / path
 
     touchpoints = config.touchpoints.model_copy(update={"taxonomy": resolve(config.touchpoints.taxonomy)})
     label = config.label
@@ -219,8 +220,15 @@ def load_config(path: Path) -> FrictionConfig:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a folder; give the friction.toml file in it") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+            "a friction.toml must be UTF-8"
+        ) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -242,6 +242,10 @@ def _read_file(path: Path) -> TaxonomyFile:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"taxonomy file not found: {path}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the taxonomy file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; a taxonomy file is UTF-8 TOML") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     try:

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
+from typer.core import TyperGroup
 
 from features.errors import FrictionError
 
@@ -18,8 +20,39 @@ if TYPE_CHECKING:
 
 __all__ = ["app", "main"]
 
+
+class _OneLineErrors(TyperGroup):
+    """Usage errors (a missing file, an out-of-range or unknown flag, a missing option) as one
+    line on stderr and exit code 2, like every other user error, instead of Typer's usage box."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        if not standalone_mode or not argv:  # `friction` alone shows its help, as before
+            return super().main(argv, prog_name, complete_var, standalone_mode, windows_expand_args, **extra)
+        try:
+            code = super().main(argv, prog_name, complete_var, False, windows_expand_args, **extra)
+        except typer.TyperException as exc:
+            ctx: typer.Context | None = getattr(exc, "ctx", None)
+            where = ctx.command_path if ctx is not None else "friction"
+            typer.echo(f"{where}: error: {' '.join(exc.format_message().split())}", err=True)
+            sys.exit(USER_ERROR)
+        except typer.Abort:
+            typer.echo("Aborted.", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
     name="friction",
+    cls=_OneLineErrors,
     help="Predict customer dissatisfaction from behavioural clickstreams.",
     no_args_is_help=True,
     add_completion=False,

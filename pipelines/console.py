@@ -19,6 +19,9 @@ console = Console(stderr=True)
 @contextmanager
 def step(description: str) -> Iterator[None]:
     """Show a spinner with elapsed time while a step runs (silent when not a terminal)."""
+    if not console.is_terminal:  # rich would still end the step with an empty line on stderr
+        yield
+        return
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress:
         progress.add_task(description, total=None)

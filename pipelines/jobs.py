@@ -17,9 +17,10 @@ from features.coverage import measure_coverage
 from features.featurize import Featurizer
 from models.signing import SigningSettings, load_signing
 from pipelines.console import print_summary, print_warnings, step
-from pipelines.feature_table import check_built_with
+from pipelines.feature_table import check_built_with, check_table
 from pipelines.features_job import FeaturesSummary, run_features
 from pipelines.ingest import IngestSummary, load_events
+from pipelines.preflight import check_lightgbm_params, check_model_name
 from pipelines.progress import TerminalProgress
 from pipelines.simulate import check_world_names, profile_named, simulate, write_world
 from pipelines.streaming import DEFAULT_MEMORY_BUDGET_MB
@@ -186,7 +187,12 @@ def run_train(
     `FRICTION_*` environment) holds a signing key."""
     # Validated first: a bad [train] table or signing key fails before the feature table is read.
     train_config = train_config_from(config.train, config_source) if config is not None else None
+    if register is not None:
+        check_model_name(register)
+    if train_config is not None:
+        check_lightgbm_params(train_config, config_source)
     signer = (signing or load_signing()).signer()
+    check_table(features_path)
     table = read_feature_table(features_path, columnar=True)
     if config is not None:
         check_built_with(table, config, source=str(features_path))
@@ -217,6 +223,7 @@ def run_train(
 
 
 def run_promote(name: str, settings: TrackingSettings | None = None) -> PromotionDecision:
+    check_model_name(name, "--name")
     decision = promote(name, settings or TrackingSettings())
     Console().print(decision.message())
     return decision
@@ -225,8 +232,10 @@ def run_promote(name: str, settings: TrackingSettings | None = None) -> Promotio
 def run_retrain(config_path: Path, events_path: Path, name: str, out: Path) -> PromotionDecision:
     """features -> train -> register -> promote: the scheduled retraining flow."""
     features_path = out / "features.parquet"
+    check_model_name(name, "--name")
     config = load_config(config_path)
-    train_config_from(config.train, str(config_path))  # a bad [train] table fails before featurizing
+    # A bad [train] table fails before featurizing.
+    check_lightgbm_params(train_config_from(config.train, str(config_path)), str(config_path))
     run_features_job(config_path, events_path, features_path)
     run_train(
         features_path, out / "model", register=name, tune=None, config=config, config_source=str(config_path)

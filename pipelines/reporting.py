@@ -19,7 +19,9 @@ from models.artifact import FrictionModel
 from models.report import HTML_FILE, TABLES_DIR, Report, ReportConfig, build_report, write_report_files
 from models.signing import Verifier
 from pipelines.console import print_summary, step
+from pipelines.feature_table import check_table
 from pipelines.ingest import load_events
+from pipelines.writers import scratch_folder
 from training.data import read_feature_table
 from training.tracking import TrackingSettings, load_model
 
@@ -56,7 +58,7 @@ def write_report(report: Report, out: Path) -> Path:
     out = Path(out)
     _check_target(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    staging = scratch_folder(out)  # named for this process: a killed run's is removed by the next
     retired = None
     try:
         write_report_files(report, staging)
@@ -124,6 +126,7 @@ def run_report(
         run_id = _run_id(model_ref, settings)
     # Column blocks, each Arrow column freed once converted: about 2/3 of the default read's peak;
     # the report copies features block by block (50 k rows), so no consolidated block is needed.
+    check_table(Path(features_path))
     table = read_feature_table(features_path, columnar=True)
     events = None
     if events_path is not None:

@@ -35,6 +35,7 @@ from pipelines.engines import (
     partition_key,
     spark_session,
 )
+from pipelines.feature_table import check_table
 from pipelines.ingest import IngestSummary, load_events
 from pipelines.writers import write_parquet
 
@@ -297,6 +298,7 @@ def _parquet_columns(path: Path) -> list[str]:
 def _read_features(path: Path) -> pd.DataFrame:
     from training.data import read_feature_table
 
+    check_table(path)
     return read_feature_table(path)
 
 
@@ -343,6 +345,7 @@ def run_score(
     else:
         assert features is not None
         if engine == "spark":
+            check_table(features)
             _check_feature_columns(model, dict.fromkeys(_parquet_columns(features), "float64"))
             with _spark(spark, spark_master) as session:
                 scores = score_features_spark(model, features, explain, top, session)

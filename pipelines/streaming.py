@@ -24,7 +24,6 @@ from __future__ import annotations
 import math
 import resource
 import shutil
-import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
@@ -43,11 +42,13 @@ from features.featurize import Featurizer
 from features.labels import attach_survey_labels
 from features.presets import plan_columns
 from features.schema import NUMERIC_COLUMNS, TIMESTAMP_DTYPE
+from pipelines.crashpoints import reached
 from pipelines.engines import EngineOutput, PartCounts, bucket_of, partition_key
 from pipelines.ingest import EventStream, IngestSummary
 from pipelines.merge import arrow_table, merge_by_session
 from pipelines.progress import NoProgress, Progress
 from pipelines.readers import estimate_rows
+from pipelines.writers import scratch_folder
 
 __all__ = ["DEFAULT_MEMORY_BUDGET_MB", "MemoryPlan", "StreamedFeatures", "featurize_streaming", "plan_memory"]
 
@@ -188,7 +189,7 @@ def featurize_streaming(
     """
     progress = progress or NoProgress()
     out.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".spill", dir=workdir or out.parent))
+    scratch = scratch_folder(out, workdir)
     try:
         stream = EventStream(path, config, quarantine_path, plan.batch_rows)
         (scratch / "events").mkdir()
@@ -198,6 +199,7 @@ def featurize_streaming(
         finally:
             spill.close()
         ingest = stream.finish()
+        reached("streaming:spilled")
         # Partitions fit the budget, and there are enough of them to keep every worker busy.
         groups = _pack(spill.rows, min(plan.partition_rows, -(-int(spill.rows.sum()) // plan.workers)))
         parts = _featurize_all(spill, groups, config, surveys, scratch / "features", plan, progress)

@@ -26,6 +26,7 @@ from serving.listener import address, bound_socket, worker_socket
 
 if TYPE_CHECKING:
     import socket
+    from pathlib import Path
 
     import uvicorn
 
@@ -66,9 +67,11 @@ def worker_environment(options: ServeOptions) -> dict[str, str]:
     return env
 
 
-def check_model(model: str, verifier: Verifier | None = None) -> None:
-    """Load the model once here (its signature checked by `verifier`), so a bad reference or an
-    unsigned model fails as one line before any worker starts."""
+def check_model(model: str, verifier: Verifier | None = None, playbook_path: Path | None = None) -> None:
+    """Load the model once here (its signature checked by `verifier`) and the playbook that
+    replaces its own (`FRICTION_PLAYBOOK_PATH`), so a bad reference, an unsigned model or an
+    unreadable playbook fails as one line before any worker starts."""
+    from serving.playbook import load_playbook
     from training.tracking import load_model
 
     try:
@@ -84,6 +87,10 @@ def check_model(model: str, verifier: Verifier | None = None) -> None:
             raise FrictionError(f"model {model!r} cannot be loaded from MLflow: {exc.message}") from None
         raise
     loaded.featurizer()  # the API featurizes raw events: a model without its config cannot serve
+    try:
+        load_playbook(loaded, playbook_path)
+    except FrictionError as exc:
+        raise FrictionError(f"FRICTION_PLAYBOOK_PATH: {exc}") from None
 
 
 @contextmanager
@@ -161,7 +168,10 @@ def serve(options: ServeOptions) -> None:
     options = _validate(options)
     os.environ.update(worker_environment(options))
     settings = load_settings()  # what every worker will build: refuse a bad one here, once (ConfigError)
-    check_model(options.model, settings.verifier(warn=logging.getLogger("friction.serving").warning))
+    pending: list[str] = []  # the unsigned-model warning, logged once the checks pass (errors: one line)
+    check_model(options.model, settings.verifier(warn=pending.append), settings.playbook_path)
+    for message in pending:
+        logging.getLogger("friction.serving").warning(message)
     _stop_signals_end_cleanly()
     config = uvicorn.Config(
         APP_FACTORY,

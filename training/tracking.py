@@ -416,10 +416,14 @@ def load_model(
         if text.startswith("models:/"):
             return _download_model(client, _resolve_version(client, text), settings, Path(tmp), verifier)
         import mlflow.artifacts
+        from mlflow.exceptions import MlflowException
 
-        local = mlflow.artifacts.download_artifacts(
-            artifact_uri=text, dst_path=tmp, tracking_uri=settings.uri()
-        )
+        try:
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=text, dst_path=tmp, tracking_uri=settings.uri()
+            )
+        except MlflowException as exc:
+            raise RegistryError(f"`{text}` does not resolve to a model: {exc.message}") from None
         return FrictionModel.load(Path(local), verifier)
 
 
