@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from features.errors import FrictionError
+from models.registry import MLFLOW_SAFE_ENVIRONMENT
 from serving.listener import address, bound_socket, worker_socket
 
 if TYPE_CHECKING:
@@ -36,8 +37,6 @@ __all__ = ["APP_FACTORY", "ServeOptions", "check_model", "serve", "worker_enviro
 
 APP_FACTORY = "serving.app:create_app"
 PROMETHEUS_DIR = "PROMETHEUS_MULTIPROC_DIR"
-# MLflow may deserialize pickles unless told not to; the API never needs it.
-SAFE_MLFLOW = {"MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false"}
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,7 @@ class ServeOptions:
 def worker_environment(options: ServeOptions) -> dict[str, str]:
     """The `FRICTION_*` variables that carry the flags to every worker; flags left unset keep
     whatever the environment already says."""
-    env = {"FRICTION_MODEL": options.model, **SAFE_MLFLOW}
+    env = {"FRICTION_MODEL": options.model, **MLFLOW_SAFE_ENVIRONMENT}
     if options.reload_interval_s is not None:
         env["FRICTION_RELOAD_INTERVAL_S"] = repr(float(options.reload_interval_s))
     if options.session_store is not None:
@@ -69,7 +68,7 @@ def worker_environment(options: ServeOptions) -> dict[str, str]:
 def check_model(model: str, verifier: Verifier | None = None) -> None:
     """Load the model once here (its signature checked by `verifier`), so a bad reference or an
     unsigned model fails as one line before any worker starts."""
-    from training.tracking import load_model
+    from models.registry import load_model
 
     try:
         loaded = load_model(model, verifier=verifier)
