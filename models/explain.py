@@ -251,9 +251,11 @@ def _top(
     positive_only: bool,
     raw: np.ndarray | None,
     rows: np.ndarray | None = None,
+    matrix: np.ndarray | None = None,
 ) -> _Top:
     """The top k of every row of `contributions`: a frame, or `model.contributions_of`'s array
-    (features, then the base value). `rows`: the rows of `features` they describe (all)."""
+    (features, then the base value). `rows`: the rows of `features` they describe (all);
+    `matrix`: their design matrix, when the caller has it."""
     _check_k(k)
     if isinstance(contributions, pd.DataFrame):
         block = _feature_block(model, contributions)
@@ -266,9 +268,9 @@ def _top(
     chosen = np.take_along_axis(block, positions, axis=1)
     contribution = np.where(valid, chosen, np.nan)
     points = np.where(valid, risk_points(model, np.asarray(raw)[:, None], chosen), np.nan)
-    names = np.asarray(model.manifest.names, dtype=object)
+    names = model.words.names
     feature: np.ndarray = np.where(valid, names[positions], np.asarray(None, dtype=object))
-    value = _chosen_values(model, features, rows, positions, valid)
+    value = _chosen_values(model, features, rows, matrix, positions, valid)
     entries = model.words.entries
     texts: list[list[str | None]] = []
     # The one loop per row: k short strings each.
@@ -351,19 +353,20 @@ def _chosen_values(
     model: FrictionModel,
     features: pd.DataFrame | FeatureSet,
     rows: np.ndarray | None,
+    matrix: np.ndarray | None,
     positions: np.ndarray,
     valid: np.ndarray,
 ) -> list[list[float | str | None]]:
     """The value of each chosen (row, feature) as a Python object, None when missing or not chosen:
     numerics from the design matrix, categoricals as the text the session carried (an unseen
     category is still named)."""
-    matrix = model.design(features, strict=False)
-    if rows is not None:
-        matrix = matrix[rows]
+    if matrix is None:
+        matrix = model.design(features, strict=False)
+        if rows is not None:
+            matrix = matrix[rows]
     picked = np.take_along_axis(matrix, positions, axis=1)
     text: dict[int, Any] = {}
-    for i in model.manifest.categorical_indices:
-        name = model.manifest.features[i].name
+    for i, name, _ in model.design.lookups:
         column = features.context[name] if isinstance(features, FeatureSet) else features[name].astype(object)
         found = np.asarray(column, dtype=object)
         text[i] = found if rows is None else found[rows]
@@ -392,13 +395,15 @@ def top_drivers(
     positive_only: bool = True,
     raw: np.ndarray | None = None,
     rows: np.ndarray | None = None,
+    matrix: np.ndarray | None = None,
 ) -> list[list[Driver]]:
     """Up to k drivers per row of `contributions`, strongest first (see `driver_table`).
 
     `features`: a feature table, or the featurizer's `FeatureSet`; `contributions`: a frame
     (`model.contributions`) or an array (`model.contributions_of`); `rows`: which rows of
-    `features` they describe (all of them by default); `raw` defaults to their row sums."""
-    top = _top(model, features, contributions, k, positive_only, raw, rows)
+    `features` they describe (all of them by default); `raw` defaults to their row sums;
+    `matrix`: their design matrix (`model.design`), built here when not given."""
+    top = _top(model, features, contributions, k, positive_only, raw, rows, matrix)
     words = model.words
     drivers: list[list[Driver]] = []
     for row in range(len(top.value)):

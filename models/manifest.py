@@ -111,7 +111,7 @@ class FeatureManifest(BaseModel):
                 scopes[name] = "context" if name in categorical else "session"
             families[name] = str(entry.get("family") or name.split("__", 1)[-1])
             entries[name] = entry
-        return FeatureWords(scopes, families, entries)
+        return FeatureWords(np.asarray(self.names, dtype=object), scopes, families, entries)
 
     @classmethod
     def from_table(
@@ -165,7 +165,7 @@ class FeatureManifest(BaseModel):
         return Design(self)(table, strict=strict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FeatureWords:
     """A model's features in words, by feature name.
 
@@ -174,6 +174,7 @@ class FeatureWords:
     catalog's, else the name's part after `__`. entry: the catalog entry (meaning, unit, ...),
     empty when unknown."""
 
+    names: np.ndarray  # object: the feature names in manifest order (for gathers by position)
     scopes: dict[str, str]
     families: dict[str, str]
     entries: dict[str, dict[str, Any]]

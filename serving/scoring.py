@@ -153,13 +153,15 @@ def _score_rows(
     drivers: dict[int, list[DriverAction]] = {}
     if explained:
         chosen = np.array([k for k, _ in explained], dtype=np.intp)
+        rows = matrix[chosen]
         found = top_drivers(
             model,
             features,
-            model.contributions_of(matrix[chosen]),
+            model.contributions_of(rows),
             k=max(top[i] for _, i in explained),
             raw=raw[chosen],
             rows=at[chosen],
+            matrix=rows,
         )
         for (_, i), listed in zip(explained, found, strict=True):
             drivers[i] = [DriverAction(d, served.actions[d.feature]) for d in listed[: top[i]]]
