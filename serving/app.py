@@ -103,10 +103,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pool_size=settings.redis_pool_size,
         pool_timeout_s=settings.redis_pool_timeout_s,
     )
-    for router in (score.router, sessions.router, model.router):
+    guarded = (score.router, sessions.router, model.router)
+    for router in guarded:
         app.include_router(router, responses=ERROR_RESPONSES)  # GuardedRoute: API key, JSON only
     app.include_router(health.router)
-    document(app, [ScoreRequest, BatchScoreRequest, AppendRequest])
+    key_header = None if settings.auth_disabled else settings.api_key_header
+    document(app, [ScoreRequest, BatchScoreRequest, AppendRequest], key_header, guarded)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(

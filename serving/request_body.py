@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from fastapi import FastAPI, HTTPException, Request, status
+from fastapi import APIRouter, FastAPI, HTTPException, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.models import OpenAPI
@@ -22,10 +22,13 @@ from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 from starlette.requests import ClientDisconnect
 
-__all__ = ["document", "json_body", "read_body"]
+from serving.security import GuardedRoute
+
+__all__ = ["KEY_SCHEME", "document", "json_body", "read_body"]
 
 M = TypeVar("M", bound=BaseModel)
 _SCHEMAS = "#/components/schemas/"
+KEY_SCHEME = "APIKey"
 
 
 async def read_body(request: Request, model: type[M]) -> M:
@@ -59,8 +62,15 @@ def json_body(model: type[BaseModel]) -> dict[str, Any]:
     }
 
 
-def document(app: FastAPI, models: Sequence[type[BaseModel]]) -> None:
-    """Add `models` (and FastAPI's validation error schemas) to `app`'s OpenAPI document."""
+def document(
+    app: FastAPI,
+    models: Sequence[type[BaseModel]],
+    key_header: str | None = None,
+    guarded: Sequence[APIRouter] = (),
+) -> None:
+    """Add `models` (and FastAPI's validation error schemas) to `app`'s OpenAPI document, and,
+    with `key_header`, the API key as a security scheme that every route of the `guarded`
+    routers requires (their route class checks it: serving.security.GuardedRoute)."""
     build: Callable[[], dict[str, Any]] = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -74,8 +84,21 @@ def document(app: FastAPI, models: Sequence[type[BaseModel]]) -> None:
             schemas.setdefault("ValidationError", validation_error_definition)
             schemas.setdefault("HTTPValidationError", validation_error_response_definition)
             schema["components"]["schemas"] = dict(sorted(schemas.items()))
+            if key_header is not None:
+                _require_key(schema, key_header, guarded)
             # Through FastAPI's own model and encoder, as the schemas it writes itself go.
             app.openapi_schema = jsonable_encoder(OpenAPI(**schema), by_alias=True, exclude_none=True)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend it
+
+
+def _require_key(schema: dict[str, Any], header: str, guarded: Sequence[APIRouter]) -> None:
+    """The API key as an OpenAPI security scheme, required by every documented guarded route."""
+    schemes = schema["components"].setdefault("securitySchemes", {})
+    schemes[KEY_SCHEME] = {"type": "apiKey", "in": "header", "name": header}
+    for router in guarded:
+        for route in router.routes:
+            if isinstance(route, GuardedRoute) and route.include_in_schema:
+                for method in route.methods or ():
+                    schema["paths"][route.path_format][method.lower()]["security"] = [{KEY_SCHEME: []}]
