@@ -25,10 +25,9 @@ from serving.heap import settle, unsettle
 from serving.loader import ModelHolder, harden_mlflow, load_served
 from serving.metrics import Metrics
 from serving.observe import RequestObserver, configure_logging
-from serving.request_body import document
 from serving.routes import health, model, score, sessions
-from serving.schemas.requests import AppendRequest, BatchScoreRequest, ScoreRequest
 from serving.schemas.responses import ErrorOut, ServerErrorOut
+from serving.security import document_api_key
 from serving.settings import Settings, load_settings
 from serving.store import open_store
 
@@ -107,8 +106,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in guarded:
         app.include_router(router, responses=ERROR_RESPONSES)  # GuardedRoute: API key, JSON only
     app.include_router(health.router)
-    key_header = None if settings.auth_disabled else settings.api_key_header
-    document(app, [ScoreRequest, BatchScoreRequest, AppendRequest], key_header, guarded)
+    if not settings.auth_disabled:
+        document_api_key(app, settings.api_key_header, guarded)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(

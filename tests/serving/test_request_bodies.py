@@ -1,5 +1,5 @@
-"""The request path's shortcuts give the answers of the plain paths they replace: bodies
-validated from their bytes (and documented as before), timestamps converted in bulk."""
+"""Request bodies as the document declares them, timestamps refused or converted alike on
+every path (text only; naive, offset and UTC times in bulk or one by one)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from tests.serving.bodies import body, only_error
 pytestmark = pytest.mark.anyio
 
 
-async def test_openapi_documents_the_bodies_routes_read_themselves(client: httpx.AsyncClient) -> None:
+async def test_openapi_documents_the_typed_bodies(client: httpx.AsyncClient) -> None:
     document = (await client.get("/openapi.json")).json()
     schemas = document["components"]["schemas"]
     for path, model in (
