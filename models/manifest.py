@@ -263,7 +263,7 @@ def _codes(values: pd.Series | np.ndarray, lookup: Mapping[str, float]) -> np.nd
 def _observed(column: pd.Series) -> list[str]:
     """The column's distinct non-missing values as text, sorted."""
     if isinstance(column.dtype, pd.CategoricalDtype):
-        # The categories that occur, from the codes: no text per row (1 M strings per column).
+        # The categories that occur, from the codes: no text per row of a large table.
         codes = column.cat.codes.to_numpy()
         column = pd.Series(column.cat.categories[np.unique(codes[codes >= 0])])
     return sorted(column.dropna().astype(str).unique().tolist())
