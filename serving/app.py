@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from serving.batcher import ScoreBatcher
 from serving.body_limit import BodyLimit
 from serving.handlers import install_error_handlers
-from serving.heap import settle, unsettle
+from serving.heap import freeze_heap, thaw_heap
 from serving.loader import ModelHolder, harden_mlflow, load_served
 from serving.metrics import Metrics
 from serving.observe import RequestObserver, configure_logging
@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             holder.set(served)
             log.info("model loaded", extra={"fields": {"model": served.name, "version": served.version}})
         if settings.freeze_heap:
-            settle()
+            freeze_heap()
         poller = None
         if settings.reload_interval_s > 0:
             poller = asyncio.create_task(holder.poll(settings.reload_interval_s))
@@ -78,7 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.store.close()
             metrics.close()
             if settings.freeze_heap:
-                unsettle()
+                thaw_heap()
 
     docs = settings.docs_enabled
     app = FastAPI(

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 from serving.columns import SessionInput
 from serving.metrics import Metrics
-from serving.scoring import Scored, score_each
 from serving.served import ServedModel
+from serving.session_scores import SessionScore, score_each
 
 __all__ = ["ScoreBatcher"]
 
@@ -32,7 +32,7 @@ class _Queued:
     session: SessionInput
     explain: bool
     top: int
-    answer: asyncio.Future[Scored]
+    answer: asyncio.Future[SessionScore]
 
 
 class ScoreBatcher:
@@ -44,9 +44,11 @@ class ScoreBatcher:
         self._scheduled = False
         self._seen = 0  # sessions queued at the last turn
 
-    async def score(self, served: ServedModel, session: SessionInput, explain: bool, top: int) -> Scored:
+    async def score(
+        self, served: ServedModel, session: SessionInput, explain: bool, top: int
+    ) -> SessionScore:
         loop = asyncio.get_running_loop()
-        answer: asyncio.Future[Scored] = loop.create_future()
+        answer: asyncio.Future[SessionScore] = loop.create_future()
         self._queue.append(_Queued(served, session, explain, top, answer))
         if not self._scheduled:
             self._scheduled = True

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import gc
 
-__all__ = ["SERVING_THRESHOLDS", "settle", "unsettle"]
+__all__ = ["SERVING_THRESHOLDS", "freeze_heap", "thaw_heap"]
 
 SERVING_THRESHOLDS = (20_000, 20, 20)
-_thresholds_before: list[tuple[int, int, int]] = []  # what `unsettle` restores
+_thresholds_before: list[tuple[int, int, int]] = []  # what `thaw_heap` restores
 
 
-def settle() -> None:
+def freeze_heap() -> None:
     """Collect once, then freeze what survives; call after a model is loaded or swapped in.
 
     On a swap the previous model's objects may sit frozen: unfreezing first lets this
@@ -34,7 +34,7 @@ def settle() -> None:
     gc.set_threshold(*SERVING_THRESHOLDS)
 
 
-def unsettle() -> None:
+def thaw_heap() -> None:
     """Hand the frozen objects back to the collector, at its former pace (the app is shutting down)."""
     gc.unfreeze()
     if _thresholds_before:

@@ -26,12 +26,12 @@ from models.registry import MLFLOW_SAFE_ENVIRONMENT, Resolved, load_model
 from models.signing import Verifier
 from serving.columns import event_fields, from_request, stacked
 from serving.errors import ModelLoadError
-from serving.heap import settle
+from serving.heap import freeze_heap
 from serving.metrics import Metrics
 from serving.playbook import load_playbook
 from serving.schemas.requests import EventIn
-from serving.scoring import score_sessions
 from serving.served import ServedModel
+from serving.session_scores import score_sessions
 
 __all__ = ["ModelHolder", "harden_mlflow", "load_served", "prepare", "resolve", "smoke"]
 
@@ -156,7 +156,7 @@ class ModelHolder:
         previous = self.current.version if self.current else None
         self.set(served)
         if self.freeze_heap:
-            settle()  # the new model frozen too, and the old one's cycles reclaimed
+            freeze_heap()  # the new model frozen too, and the old one's cycles reclaimed
         self.metrics.reloads.inc()
         log.info(
             "model swapped in",

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from serving.metrics import Metrics
 from serving.schemas.responses import DriverOut, ModelRef, ScoreOut
-from serving.scoring import Scored
 from serving.served import ServedModel
+from serving.session_scores import SessionScore
 
 __all__ = ["score_out"]
 
 
-def score_out(served: ServedModel, scored: Scored, metrics: Metrics) -> ScoreOut:
+def score_out(served: ServedModel, scored: SessionScore, metrics: Metrics) -> ScoreOut:
     metrics.risk.observe(scored.risk)
     drivers = None
     if scored.drivers is not None:

@@ -12,9 +12,9 @@ from serving.metrics import Metrics
 from serving.present import score_out
 from serving.schemas.requests import BatchScoreRequest, ScoreRequest
 from serving.schemas.responses import BatchScoreOut, ScoreOut
-from serving.scoring import score_sessions
 from serving.security import GuardedRoute
 from serving.served import ServedModel
+from serving.session_scores import score_sessions
 from serving.settings import Settings
 
 __all__ = ["router"]

@@ -18,7 +18,7 @@ from models.artifact import FrictionModel
 from models.registry import MLFLOW_SAFE_ENVIRONMENT
 from serving.app import create_app
 from serving.errors import ModelLoadError
-from serving.heap import SERVING_THRESHOLDS, unsettle
+from serving.heap import SERVING_THRESHOLDS, thaw_heap
 from serving.loader import ModelHolder, load_served, resolve
 from serving.metrics import Metrics
 from serving.playbook import load_playbook
@@ -165,7 +165,7 @@ def test_a_swapped_in_model_is_frozen_too(model_dir: Path) -> None:
         assert holder.refresh()
         assert gc.get_freeze_count() > 10_000
     finally:
-        unsettle()
+        thaw_heap()
 
 
 # -- hot reload ------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from serving.columns import SessionInput, stacked
 from serving.errors import NotScorableError
 from serving.served import ServedModel
 
-__all__ = ["DriverAction", "Scored", "score_each", "score_sessions", "shared_calls"]
+__all__ = ["DriverAction", "SessionScore", "score_each", "score_sessions", "shared_calls"]
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class DriverAction:
 
 
 @dataclass(frozen=True)
-class Scored:
+class SessionScore:
     session_id: str
     raw: float
     risk: float
@@ -101,13 +101,13 @@ def score_each(
     explain: Sequence[bool],
     top: Sequence[int],
     per_call: int = 64,
-) -> list[Scored | Exception]:
+) -> list[SessionScore | Exception]:
     """Risk, band and (where `explain`) the top drivers of each session, in input order; a
     session that cannot be scored gets its exception instead (the others are unaffected).
 
     Sessions are featurized up to `per_call` at a time (`shared_calls`), and each call's
     sessions are scored together."""
-    done: dict[int, Scored | Exception] = {}
+    done: dict[int, SessionScore | Exception] = {}
     for members in shared_calls(sessions, per_call):
         found = _featurize_together(served, [sessions[i] for i in members])
         by_call: dict[int, dict[int, _Featurized]] = {}
@@ -124,7 +124,7 @@ def score_each(
 
 def score_sessions(
     served: ServedModel, sessions: Sequence[SessionInput], explain: Sequence[bool], top: Sequence[int]
-) -> list[Scored]:
+) -> list[SessionScore]:
     """`score_each` for a request that fails as a whole: the first failing session raises."""
     scored = []
     for one in score_each(served, sessions, explain, top):
@@ -140,7 +140,7 @@ def _score_rows(
     featurized: dict[int, _Featurized],
     explain: Sequence[bool],
     top: Sequence[int],
-) -> dict[int, Scored]:
+) -> dict[int, SessionScore]:
     """Risk, band and drivers of sessions of one featurizer call (by session position)."""
     model = served.model
     features = next(iter(featurized.values())).features
@@ -166,7 +166,7 @@ def _score_rows(
         for (_, i), listed in zip(explained, found, strict=True):
             drivers[i] = [DriverAction(d, served.actions[d.feature]) for d in listed[: top[i]]]
     return {
-        i: Scored(
+        i: SessionScore(
             sessions[i].session_id,
             float(raw[k]),
             float(risk[k]),
