@@ -20,7 +20,7 @@ from models.registry import TrackingSettings, load_model, mlflow_client, model_v
 from models.report import HTML_FILE, TABLES_DIR, Report, ReportConfig, build_report, write_report_files
 from models.signing import Verifier
 from pipelines.console import print_summary, step
-from pipelines.ingest import load_events
+from pipelines.ingest import default_quarantine_path, load_events
 from training.data import read_feature_table
 
 __all__ = ["REPORT_ARTIFACT", "ReportOutcome", "log_report", "run_report", "write_report"]
@@ -99,8 +99,6 @@ def _events(model: FrictionModel, events_path: Path) -> pd.DataFrame:
             "--events needs a model that carries its featurizer config (trained with `friction train "
             "--config`); this one does not: run the report without --events"
         )
-    from pipelines.jobs import default_quarantine_path
-
     events, _ = load_events(events_path, model.featurizer_config, default_quarantine_path(events_path))
     return events
 
