@@ -1,7 +1,7 @@
 """Touchpoint taxonomy: event/URL rules -> touchpoint, and the funnel order (`[touchpoints]`).
 
-The default e-commerce taxonomy is `data/taxonomy.toml` at the repository root, found
-relative to this file (not the working directory). `friction.toml` rules are tried
+The default e-commerce taxonomy is `features/data/taxonomy.toml`, shipped inside the package
+and read as package data (whatever the working directory or install). `friction.toml` rules are tried
 before the file's rules, its `funnel` replaces the file's, its `touchpoints` add to it.
 Rules are evaluated once per distinct event name and once per distinct page, never per
 row: each distinct value gets a bitmask of the rules it satisfies and a row's
@@ -14,6 +14,8 @@ import re
 import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +28,7 @@ from features.section import Section
 from features.sessions import offsets
 
 __all__ = [
-    "DEFAULT_TAXONOMY_PATH",
+    "DEFAULT_TAXONOMY",
     "OTHER",
     "RESERVED_NAMES",
     "Taxonomy",
@@ -36,7 +38,8 @@ __all__ = [
     "load_taxonomy",
 ]
 
-DEFAULT_TAXONOMY_PATH = Path(__file__).resolve().parent.parent / "data" / "taxonomy.toml"
+# Package data: found in a checkout, an editable install and a wheel alike.
+DEFAULT_TAXONOMY: Traversable = files("features") / "data" / "taxonomy.toml"
 OTHER = "other"
 # Feature names are `<touchpoint>__<measure>`; these prefixes name the session-level ones.
 RESERVED_NAMES = frozenset({"session", "funnel", "context"})
@@ -83,7 +86,7 @@ class TouchpointRule(Section):
 
 
 class TaxonomyFile(Section):
-    """The taxonomy file's shape (see data/taxonomy.toml); `[touchpoints]` extends it."""
+    """The taxonomy file's shape (see features/data/taxonomy.toml); `[touchpoints]` extends it."""
 
     # Tried in order; the first matching rule wins.
     rules: list[TouchpointRule] = Field(default_factory=list)
@@ -101,7 +104,7 @@ class TaxonomyFile(Section):
 class TouchpointsConfig(TaxonomyFile):
     """`[touchpoints]`: its rules are tried before the file's; an empty funnel keeps the file's."""
 
-    # None: the default e-commerce taxonomy, data/taxonomy.toml.
+    # None: the default e-commerce taxonomy, features/data/taxonomy.toml.
     taxonomy: Path | None = None
     # True: these rules are the whole taxonomy and no file is read. `self_contained` sets it
     # so that a model carries its taxonomy instead of depending on a file at scoring time.
@@ -237,7 +240,7 @@ class Taxonomy:
         return codes, unknown
 
 
-def _read_file(path: Path) -> TaxonomyFile:
+def _read_file(path: Path | Traversable) -> TaxonomyFile:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -262,7 +265,7 @@ def _ordered(names: Sequence[str]) -> list[str]:
 def load_taxonomy(config: TouchpointsConfig | None = None) -> Taxonomy:
     """Merge the taxonomy file with the config's rules and check the funnel names."""
     config = config or TouchpointsConfig()
-    path = config.taxonomy or DEFAULT_TAXONOMY_PATH
+    path = config.taxonomy or DEFAULT_TAXONOMY
     base = TaxonomyFile() if config.inline else _read_file(path)
     rules = (*config.rules, *base.rules)
     funnel = config.funnel or base.funnel

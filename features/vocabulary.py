@@ -20,7 +20,7 @@ __all__ = [
     "touchpoint_of",
 ]
 
-# The default taxonomy's touchpoints (data/taxonomy.toml), in the order that breaks ties.
+# The default taxonomy's touchpoints (features/data/taxonomy.toml), in the order that breaks ties.
 TOUCHPOINT_WORDS: dict[str, frozenset[str]] = {
     "help": frozenset(
         {"help", "faq", "faqs", "contact", "contactus", "support", "helpdesk", "returns", "assistance"}

@@ -37,12 +37,12 @@ import pandas as pd
 
 from features.config import FrictionConfig
 from features.errors import FrictionError
-from features.featurize import Featurizer
+from features.featurize import FeatureSet, Featurizer
 from models.calibrator import Calibrator
 from models.card import ModelCard
 from models.errors import ModelIntegrityError
 from models.folder import MIB, parse_json, problem, read_capped, read_folder
-from models.manifest import FeatureManifest
+from models.manifest import Design, FeatureManifest, FeatureWords
 from models.signing import SIGNATURE_FILE, Signer, Verifier, signature_bytes
 
 __all__ = [
@@ -125,20 +125,39 @@ class FrictionModel:
     featurizer_config: FrictionConfig | None = None
 
     # -- prediction -------------------------------------------------------------------------
-    def predict_raw(self, features: pd.DataFrame, strict: bool = True) -> np.ndarray:
-        """Uncalibrated log-odds per row (what SHAP contributions add up to)."""
-        out = self.booster.predict(self.manifest.matrix(features, strict=strict), raw_score=True)
+    @cached_property
+    def design(self) -> Design:
+        """The manifest compiled once: feature table or `FeatureSet` -> design matrix."""
+        return Design(self.manifest)
+
+    @cached_property
+    def words(self) -> FeatureWords:
+        """Each feature's scope, family and catalog entry, worked out once."""
+        return self.manifest.words()
+
+    def raw_of(self, matrix: np.ndarray) -> np.ndarray:
+        """Uncalibrated log-odds of each row of a design matrix (`design`)."""
+        out = self.booster.predict(matrix, raw_score=True, num_threads=_threads(matrix))
         return np.asarray(out, dtype=np.float64)
 
-    def predict_proba(self, features: pd.DataFrame, strict: bool = True) -> np.ndarray:
+    def contributions_of(self, matrix: np.ndarray) -> np.ndarray:
+        """TreeSHAP contributions of each row of a design matrix: one column per feature, then
+        the base value; a row sums to its `raw_of`."""
+        out = self.booster.predict(matrix, pred_contrib=True, num_threads=_threads(matrix))
+        return np.asarray(out, dtype=np.float64)
+
+    def predict_raw(self, features: pd.DataFrame | FeatureSet, strict: bool = True) -> np.ndarray:
+        """Uncalibrated log-odds per row (what SHAP contributions add up to)."""
+        return self.raw_of(self.design(features, strict=strict))
+
+    def predict_proba(self, features: pd.DataFrame | FeatureSet, strict: bool = True) -> np.ndarray:
         """Calibrated probability of dissatisfaction per row."""
         return self.calibrator.apply(self.predict_raw(features, strict=strict))
 
     def contributions(self, features: pd.DataFrame, strict: bool = True) -> pd.DataFrame:
         """Per-feature SHAP contributions to the raw log-odds, plus the base value column;
         each row sums to `predict_raw` (TreeSHAP, LightGBM `pred_contrib`)."""
-        matrix = self.manifest.matrix(features, strict=strict)
-        values = self.booster.predict(matrix, pred_contrib=True)
+        values = self.contributions_of(self.design(features, strict=strict))
         return pd.DataFrame(values, index=features.index, columns=[*self.manifest.names, BASE_VALUE])
 
     def band(self, risk: np.ndarray) -> np.ndarray:
@@ -241,6 +260,16 @@ class FrictionModel:
                 f"lists {len(manifest.features)}"
             )
         return cls(booster, calibrator, manifest, card, metrics, featurizer_config=config)
+
+
+# Matrices up to this many rows are predicted on one thread: starting OpenMP's workers costs
+# more than a few rows (the numbers are the same either way: each row is one thread's sum).
+_ONE_THREAD_ROWS = 256
+
+
+def _threads(matrix: np.ndarray) -> int:
+    """LightGBM's `num_threads`: 1 for a few rows, else 0 (OpenMP's default)."""
+    return 1 if len(matrix) <= _ONE_THREAD_ROWS else 0
 
 
 def _replaceable(path: Path) -> bool:

@@ -27,8 +27,10 @@ import numpy as np
 import pandas as pd
 
 from features.errors import ConfigError
+from features.featurize import FeatureSet
 from models.artifact import BASE_VALUE, FrictionModel
 from models.errors import FeatureMismatchError
+from models.manifest import NON_TOUCHPOINT_SCOPES
 
 __all__ = [
     "DRIVER_FIELDS",
@@ -50,8 +52,6 @@ __all__ = [
     "top_positions",
 ]
 
-# Scopes of the features that belong to no touchpoint, in the order they are reported.
-NON_TOUCHPOINT_SCOPES: tuple[str, ...] = ("session", "funnel", "context")
 _PARENTHESES = re.compile(r"\s*\([^)]*\)")
 
 
@@ -88,36 +88,15 @@ class Explanation:
 # -- words from the catalog ------------------------------------------------------------------
 
 
-def _entry(model: FrictionModel, name: str) -> Mapping[str, Any]:
-    found: Mapping[str, Any] = model.manifest.catalog.get(name, {})
-    return found
-
-
 def scope_of(model: FrictionModel) -> dict[str, str]:
-    """Feature -> its touchpoint, or `session`/`funnel`/`context` for the other scopes.
-
-    From the catalog when it knows the feature; else from the name (`<scope>__<family>`), and
-    a name without a scope is `context` when categorical, `session` otherwise.
-    """
-    categorical = set(model.manifest.categorical)
-    scopes = {}
-    for name in model.manifest.names:
-        touchpoint = _entry(model, name).get("touchpoint")
-        if touchpoint:
-            scopes[name] = str(touchpoint)
-        elif "__" in name:
-            scopes[name] = name.split("__", 1)[0]
-        else:
-            scopes[name] = "context" if name in categorical else "session"
-    return scopes
+    """Feature -> its touchpoint, or `session`/`funnel`/`context` for the other scopes
+    (`models.manifest.FeatureWords`)."""
+    return dict(model.words.scopes)
 
 
 def family_of(model: FrictionModel) -> dict[str, str]:
     """Feature -> its signal family (catalog), else the part of the name after `__`."""
-    return {
-        name: str(_entry(model, name).get("family") or name.split("__", 1)[-1])
-        for name in model.manifest.names
-    }
+    return dict(model.words.families)
 
 
 def _number(value: float) -> str:
@@ -266,24 +245,33 @@ class _Top:
 
 def _top(
     model: FrictionModel,
-    features: pd.DataFrame,
-    contributions: pd.DataFrame,
+    features: pd.DataFrame | FeatureSet,
+    contributions: pd.DataFrame | np.ndarray,
     k: int,
     positive_only: bool,
     raw: np.ndarray | None,
+    rows: np.ndarray | None = None,
+    matrix: np.ndarray | None = None,
 ) -> _Top:
+    """The top k of every row of `contributions`: a frame, or `model.contributions_of`'s array
+    (features, then the base value). `rows`: the rows of `features` they describe (all);
+    `matrix`: their design matrix, when the caller has it."""
     _check_k(k)
-    block = _feature_block(model, contributions)
+    if isinstance(contributions, pd.DataFrame):
+        block = _feature_block(model, contributions)
+        base = contributions[BASE_VALUE].to_numpy(dtype=np.float64)
+    else:
+        block, base = contributions[:, :-1], contributions[:, -1]
     if raw is None:
-        raw = block.sum(axis=1) + contributions[BASE_VALUE].to_numpy(dtype=np.float64)
+        raw = block.sum(axis=1) + base
     positions, valid = top_positions(block, k, positive_only)
     chosen = np.take_along_axis(block, positions, axis=1)
     contribution = np.where(valid, chosen, np.nan)
     points = np.where(valid, risk_points(model, np.asarray(raw)[:, None], chosen), np.nan)
-    names = np.asarray(model.manifest.names, dtype=object)
+    names = model.words.names
     feature: np.ndarray = np.where(valid, names[positions], np.asarray(None, dtype=object))
-    value = _chosen_values(model, features, positions, valid)
-    entries = {name: _entry(model, name) for name in model.manifest.names}
+    value = _chosen_values(model, features, rows, matrix, positions, valid)
+    entries = model.words.entries
     texts: list[list[str | None]] = []
     # The one loop per row: k short strings each.
     for row, row_values in enumerate(value):
@@ -330,7 +318,7 @@ def driver_table(
     defaults to the row sums of `contributions` (base included).
     """
     top = _top(model, features, contributions, k, positive_only, raw)
-    scopes, families = scope_of(model), family_of(model)
+    words = model.words
     out: dict[str, Any] = {}
     for i in range(k):
         feature: list[str | None] = (
@@ -338,8 +326,12 @@ def driver_table(
         )
         prefix = f"driver_{i + 1}_"
         out[prefix + "feature"] = pd.array(feature, dtype="str")
-        out[prefix + "touchpoint"] = pd.array([_touchpoint(scopes, f) for f in feature], dtype="str")
-        out[prefix + "family"] = pd.array([None if f is None else families[f] for f in feature], dtype="str")
+        out[prefix + "touchpoint"] = pd.array(
+            [None if f is None else words.touchpoint(f) for f in feature], dtype="str"
+        )
+        out[prefix + "family"] = pd.array(
+            [None if f is None else words.families[f] for f in feature], dtype="str"
+        )
         out[prefix + "value"] = pd.array(
             [_value_text(row[i]) if i < len(row) else None for row in top.value], dtype="str"
         )
@@ -351,13 +343,6 @@ def driver_table(
     return pd.DataFrame(out, index=features.index)
 
 
-def _touchpoint(scopes: Mapping[str, str], feature: str | None) -> str | None:
-    if feature is None:
-        return None
-    scope = scopes[feature]
-    return None if scope in NON_TOUCHPOINT_SCOPES else scope
-
-
 def _value_text(value: float | str | None) -> str | None:
     if value is None or isinstance(value, str):
         return value
@@ -365,25 +350,32 @@ def _value_text(value: float | str | None) -> str | None:
 
 
 def _chosen_values(
-    model: FrictionModel, features: pd.DataFrame, positions: np.ndarray, valid: np.ndarray
+    model: FrictionModel,
+    features: pd.DataFrame | FeatureSet,
+    rows: np.ndarray | None,
+    matrix: np.ndarray | None,
+    positions: np.ndarray,
+    valid: np.ndarray,
 ) -> list[list[float | str | None]]:
     """The value of each chosen (row, feature) as a Python object, None when missing or not chosen:
-    numerics gathered in one block, the few categorical cells looked up one by one."""
-    model.manifest.check(features, strict=False)
-    specs = model.manifest.features
-    numeric = [i for i, spec in enumerate(specs) if spec.kind == "numeric"]
-    numbers = np.full((len(features), len(specs)), np.nan)
-    if numeric:
-        block = features[[specs[i].name for i in numeric]]
-        numbers[:, numeric] = block.to_numpy(dtype=np.float64, na_value=np.nan)
-    picked = np.take_along_axis(numbers, positions, axis=1)
-    text = {i: features[specs[i].name].astype(object).to_numpy() for i in model.manifest.categorical_indices}
+    numerics from the design matrix, categoricals as the text the session carried (an unseen
+    category is still named)."""
+    if matrix is None:
+        matrix = model.design(features, strict=False)
+        if rows is not None:
+            matrix = matrix[rows]
+    picked = np.take_along_axis(matrix, positions, axis=1)
+    text: dict[int, Any] = {}
+    for i, name, _ in model.design.lookups:
+        column = features.context[name] if isinstance(features, FeatureSet) else features[name].astype(object)
+        found = np.asarray(column, dtype=object)
+        text[i] = found if rows is None else found[rows]
     out: list[list[float | str | None]] = []
-    for row, (places, oks, found) in enumerate(
+    for row, (places, oks, numbers) in enumerate(
         zip(positions.tolist(), valid.tolist(), picked.tolist(), strict=True)
     ):
         values: list[float | str | None] = []
-        for place, ok, number in zip(places, oks, found, strict=True):
+        for place, ok, number in zip(places, oks, numbers, strict=True):
             if not ok:
                 values.append(None)
             elif place in text:
@@ -397,16 +389,24 @@ def _chosen_values(
 
 def top_drivers(
     model: FrictionModel,
-    features: pd.DataFrame,
-    contributions: pd.DataFrame,
+    features: pd.DataFrame | FeatureSet,
+    contributions: pd.DataFrame | np.ndarray,
     k: int = 3,
     positive_only: bool = True,
+    raw: np.ndarray | None = None,
+    rows: np.ndarray | None = None,
+    matrix: np.ndarray | None = None,
 ) -> list[list[Driver]]:
-    """Up to k drivers per row of `features`, strongest first (see `driver_table`)."""
-    top = _top(model, features, contributions, k, positive_only, raw=None)
-    scopes, families = scope_of(model), family_of(model)
+    """Up to k drivers per row of `contributions`, strongest first (see `driver_table`).
+
+    `features`: a feature table, or the featurizer's `FeatureSet`; `contributions`: a frame
+    (`model.contributions`) or an array (`model.contributions_of`); `rows`: which rows of
+    `features` they describe (all of them by default); `raw` defaults to their row sums;
+    `matrix`: their design matrix (`model.design`), built here when not given."""
+    top = _top(model, features, contributions, k, positive_only, raw, rows, matrix)
+    words = model.words
     drivers: list[list[Driver]] = []
-    for row in range(len(features)):
+    for row in range(len(top.value)):
         found = []
         for i, feature in enumerate(top.feature[row].tolist()):
             if feature is None:
@@ -414,8 +414,8 @@ def top_drivers(
             found.append(
                 Driver(
                     feature=feature,
-                    touchpoint=_touchpoint(scopes, feature),
-                    family=families[feature],
+                    touchpoint=words.touchpoint(feature),
+                    family=words.families[feature],
                     value=top.value[row][i],
                     contribution=float(top.contribution[row, i]),
                     risk_points=float(top.points[row, i]),

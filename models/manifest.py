@@ -4,21 +4,36 @@ lists that map context values to the same codes at training and at scoring time.
 The feature table (one row per session) carries the meta columns in `META_COLUMNS`; every
 other column is a feature. Numeric features become float64; text and `category` columns
 become LightGBM native categoricals coded by the manifest's list (unseen values -> missing).
+
+`Design` builds the design matrix LightGBM reads, from a feature table or straight from the
+featurizer's arrays (`FeatureSet`, what the API holds): one coding for both, so a session gets
+the same matrix row whichever way it arrives.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from features.catalog import Catalog
+from features.featurize import FeatureSet
 from features.schema import did_you_mean
 from models.errors import FeatureMismatchError
 
-__all__ = ["META_COLUMNS", "FeatureManifest", "FeatureSpec", "feature_columns"]
+__all__ = [
+    "META_COLUMNS",
+    "NON_TOUCHPOINT_SCOPES",
+    "Design",
+    "FeatureManifest",
+    "FeatureSpec",
+    "FeatureWords",
+    "feature_columns",
+]
 
 # The one list of non-feature columns of a feature table (contract with the featurizer).
 META_COLUMNS: tuple[str, ...] = (
@@ -31,6 +46,8 @@ META_COLUMNS: tuple[str, ...] = (
 )
 
 Kind = Literal["numeric", "categorical"]
+# Scopes of the features that belong to no touchpoint, in the order they are reported.
+NON_TOUCHPOINT_SCOPES: tuple[str, ...] = ("session", "funnel", "context")
 
 
 def feature_columns(table: pd.DataFrame) -> list[str]:
@@ -79,6 +96,23 @@ class FeatureManifest(BaseModel):
     def categorical_indices(self) -> list[int]:
         return [i for i, f in enumerate(self.features) if f.kind == "categorical"]
 
+    def words(self) -> FeatureWords:
+        """Each feature's scope, family and catalog entry (what drivers and reports say)."""
+        categorical = set(self.categorical)
+        scopes, families, entries = {}, {}, {}
+        for name in self.names:
+            entry = self.catalog.get(name, {})
+            touchpoint = entry.get("touchpoint")
+            if touchpoint:
+                scopes[name] = str(touchpoint)
+            elif "__" in name:
+                scopes[name] = name.split("__", 1)[0]
+            else:
+                scopes[name] = "context" if name in categorical else "session"
+            families[name] = str(entry.get("family") or name.split("__", 1)[-1])
+            entries[name] = entry
+        return FeatureWords(np.asarray(self.names, dtype=object), scopes, families, entries)
+
     @classmethod
     def from_table(
         cls,
@@ -125,41 +159,111 @@ class FeatureManifest(BaseModel):
                     "was the table built with another config?"
                 )
 
-    def matrix(self, table: pd.DataFrame, strict: bool = True) -> np.ndarray:
-        """The float64 design matrix LightGBM reads (column-major): numerics as they are,
-        categoricals as codes."""
-        self.check(table, strict=strict)
+    def matrix(self, table: pd.DataFrame | FeatureSet, strict: bool = True) -> np.ndarray:
+        """The float64 design matrix LightGBM reads: numerics as they are, categoricals as codes
+        (see `Design`; a model keeps its own compiled one, `FrictionModel.design`)."""
+        return Design(self)(table, strict=strict)
+
+
+@dataclass(frozen=True, eq=False)
+class FeatureWords:
+    """A model's features in words, by feature name.
+
+    scope: the catalog's touchpoint; else the name's part before `__` (`<scope>__<family>`);
+    a name without one is `context` when categorical, `session` otherwise. family: the
+    catalog's, else the name's part after `__`. entry: the catalog entry (meaning, unit, ...),
+    empty when unknown."""
+
+    names: np.ndarray  # object: the feature names in manifest order (for gathers by position)
+    scopes: dict[str, str]
+    families: dict[str, str]
+    entries: dict[str, dict[str, Any]]
+
+    def touchpoint(self, name: str) -> str | None:
+        """The feature's touchpoint; None for session, funnel and context features."""
+        scope = self.scopes[name]
+        return None if scope in NON_TOUCHPOINT_SCOPES else scope
+
+
+class Design:
+    """A manifest compiled once into what building its design matrix needs: where each
+    feature goes, and each categorical's category -> code lookup (unseen or missing -> NaN)."""
+
+    def __init__(self, manifest: FeatureManifest) -> None:
+        self.manifest = manifest
+        features = manifest.features
+        self.numeric = [i for i, f in enumerate(features) if f.kind == "numeric"]
+        self.numeric_names = [features[i].name for i in self.numeric]
+        self.lookups = [
+            (i, f.name, {c: float(k) for k, c in enumerate(f.categories or [])})
+            for i, f in enumerate(features)
+            if f.kind == "categorical"
+        ]
+        # The numeric columns of the last FeatureSet catalog seen (a featurizer reuses one).
+        self._catalog: Catalog | None = None
+        self._gather = np.zeros(0, dtype=np.intp)
+
+    def __call__(self, features: pd.DataFrame | FeatureSet, strict: bool = True) -> np.ndarray:
+        """The matrix of a feature table (checked against the manifest; `strict` refuses extra
+        feature columns) or of a `FeatureSet` (its catalog must hold every feature)."""
         # Column-major: pandas keeps columns contiguous and LightGBM reads this layout as is.
-        out = np.empty((len(table), len(self.features)), dtype=np.float64, order="F")
-        numeric = [i for i, f in enumerate(self.features) if f.kind == "numeric"]
-        if numeric:
+        out = np.empty((len(features), len(self.manifest.features)), dtype=np.float64, order="F")
+        if isinstance(features, FeatureSet):
+            out[:, self.numeric] = features.values[:, self._columns_of(features.catalog)]
+            for i, name, lookup in self.lookups:
+                out[:, i] = _codes(features.context[name], lookup)
+            return out
+        self.manifest.check(features, strict=strict)
+        if self.numeric:
             # One block copy: far cheaper than column by column on wide tables.
-            block = table[[self.features[i].name for i in numeric]]
-            out[:, numeric] = block.to_numpy(dtype=np.float64, na_value=np.nan)
-        for i in self.categorical_indices:
-            spec = self.features[i]
-            out[:, i] = self._codes(table[spec.name], spec.categories or [])
+            block = features[self.numeric_names]
+            out[:, self.numeric] = block.to_numpy(dtype=np.float64, na_value=np.nan)
+        for i, name, lookup in self.lookups:
+            out[:, i] = _codes(features[name], lookup)
         return out
 
-    @staticmethod
-    def _codes(column: pd.Series, categories: list[str]) -> np.ndarray:
-        # get_indexer: position in the fixed list, -1 for unseen or missing values.
-        known = pd.Index(categories, dtype="str")
-        if isinstance(column.dtype, pd.CategoricalDtype):
-            # Map the few distinct categories, then gather by code (no per-row strings).
-            lookup = known.get_indexer(pd.Index(column.cat.categories.astype("str")))
-            own = column.cat.codes.to_numpy()
-            codes = np.where(own >= 0, lookup[own], -1).astype(np.float64)
-        else:
-            codes = known.get_indexer(pd.Index(column.astype("str"))).astype(np.float64)
-        codes[codes < 0] = np.nan
-        return codes
+    def _columns_of(self, catalog: Catalog) -> np.ndarray:
+        """Where each numeric feature sits in a FeatureSet's values of this catalog."""
+        if catalog is not self._catalog:
+            at = {entry.name: i for i, entry in enumerate(catalog.numeric)}
+            categorical = {entry.name for entry in catalog.categorical}
+            names = self.manifest.names
+            if missing := [n for n in names if n not in at and n not in categorical]:
+                raise FeatureMismatchError(
+                    f"the model reads {len(missing)} feature(s) its featurizer does not produce "
+                    f"from events, e.g. `{missing[0]}`"
+                )
+            self._gather = np.array([at[n] for n in self.numeric_names], dtype=np.intp)
+            self._catalog = catalog
+        return self._gather
+
+
+# Up to this many values are looked up one by one; more are factorized first.
+_ONE_BY_ONE = 64
+
+
+def _codes(values: pd.Series | np.ndarray, lookup: Mapping[str, float]) -> np.ndarray:
+    """Each value's code in a categorical's lookup, by its text; NaN when missing or unseen.
+    A `category` column maps its few categories then gathers by code (no text per row)."""
+    distinct: Iterable[Any]
+    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype):
+        codes, distinct = values.cat.codes.to_numpy(), values.cat.categories
+    elif len(values) > _ONE_BY_ONE:
+        codes, distinct = pd.factorize(np.asarray(values, dtype=object))
+    else:
+        return np.array(
+            [np.nan if pd.isna(v) else lookup.get(str(v), np.nan) for v in values], dtype=np.float64
+        )
+    # Code -1 (missing) picks the trailing NaN.
+    mapped = np.array([*(lookup.get(str(c), np.nan) for c in distinct), np.nan], dtype=np.float64)
+    out: np.ndarray = mapped[codes]
+    return out
 
 
 def _observed(column: pd.Series) -> list[str]:
     """The column's distinct non-missing values as text, sorted."""
     if isinstance(column.dtype, pd.CategoricalDtype):
-        # The categories that occur, from the codes: no text per row (1 M strings per column).
+        # The categories that occur, from the codes: no text per row of a large table.
         codes = column.cat.codes.to_numpy()
         column = pd.Series(column.cat.categories[np.unique(codes[codes >= 0])])
     return sorted(column.dropna().astype(str).unique().tolist())

@@ -307,7 +307,7 @@ def score(
     from pipelines.jobs import default_quarantine_path
     from pipelines.scoring import run_score
     from pipelines.targets import check_targets
-    from training.tracking import load_model
+    from models.registry import load_model
 
     check_targets({"--out": out}, {"--events": events, "--features": features, "--config": config})
     chosen = load_config(config) if config is not None else None

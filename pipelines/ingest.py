@@ -21,7 +21,13 @@ from features.events import NormalizeSummary, check_bad_row_rate, normalize_even
 from pipelines.readers import iter_event_batches, read_events
 from pipelines.writers import write_parquet, write_text
 
-__all__ = ["EventStream", "IngestSummary", "load_events", "write_quarantine"]
+__all__ = ["EventStream", "IngestSummary", "default_quarantine_path", "load_events", "write_quarantine"]
+
+
+def default_quarantine_path(events_path: Path) -> Path:
+    """Where an events file's bad rows go unless told otherwise: beside it, `NAME.quarantine.parquet`."""
+    name = events_path.name.split(".")[0] or "events"
+    return events_path.parent / f"{name}.quarantine.parquet"
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from models.signing import SigningSettings, load_signing
 from pipelines.console import print_summary, print_warnings, step
 from pipelines.feature_table import check_built_with, check_table
 from pipelines.features_job import FeaturesSummary, run_features
-from pipelines.ingest import IngestSummary, load_events
+from pipelines.ingest import IngestSummary, default_quarantine_path, load_events
 from pipelines.preflight import check_lightgbm_params, check_model_name
 from pipelines.progress import TerminalProgress
 from pipelines.simulate import check_world_names, profile_named, simulate, write_world
@@ -40,11 +40,6 @@ __all__ = [
     "run_train",
     "run_validate",
 ]
-
-
-def default_quarantine_path(events_path: Path) -> Path:
-    name = events_path.name.split(".")[0] or "events"
-    return events_path.parent / f"{name}.quarantine.parquet"
 
 
 def run_simulate(

@@ -16,14 +16,14 @@ from rich.console import Console
 
 from features.errors import FrictionError
 from models.artifact import FrictionModel
+from models.registry import TrackingSettings, load_model, mlflow_client, model_version
 from models.report import HTML_FILE, TABLES_DIR, Report, ReportConfig, build_report, write_report_files
 from models.signing import Verifier
 from pipelines.console import print_summary, step
 from pipelines.feature_table import check_table
-from pipelines.ingest import load_events
+from pipelines.ingest import default_quarantine_path, load_events
 from pipelines.writers import scratch_folder
 from training.data import read_feature_table
-from training.tracking import TrackingSettings, load_model
 
 __all__ = ["REPORT_ARTIFACT", "ReportOutcome", "log_report", "run_report", "write_report"]
 
@@ -83,9 +83,7 @@ def _run_id(model_ref: str, settings: TrackingSettings) -> str | None:
         run_id = model_ref.removeprefix("runs:/").strip("/").split("/", 1)[0]
         return run_id or None
     if model_ref.startswith("models:/"):
-        from training.tracking import _client, _resolve_version
-
-        version = _resolve_version(_client(settings), model_ref)
+        version = model_version(mlflow_client(settings), model_ref)
         return str(version.run_id) if version.run_id else None
     return None
 
@@ -103,8 +101,6 @@ def _events(model: FrictionModel, events_path: Path) -> pd.DataFrame:
             "--events needs a model that carries its featurizer config (trained with `friction train "
             "--config`); this one does not: run the report without --events"
         )
-    from pipelines.jobs import default_quarantine_path
-
     events, _ = load_events(events_path, model.featurizer_config, default_quarantine_path(events_path))
     return events
 

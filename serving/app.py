@@ -21,14 +21,13 @@ from fastapi import FastAPI
 from serving.batcher import ScoreBatcher
 from serving.body_limit import BodyLimit
 from serving.handlers import install_error_handlers
-from serving.heap import settle, unsettle
+from serving.heap import freeze_heap, thaw_heap
 from serving.loader import ModelHolder, harden_mlflow, load_served
 from serving.metrics import Metrics
 from serving.observe import RequestObserver, configure_logging
-from serving.request_body import document
 from serving.routes import health, model, score, sessions
-from serving.schemas.requests import AppendRequest, BatchScoreRequest, ScoreRequest
 from serving.schemas.responses import ErrorOut, ServerErrorOut
+from serving.security import document_api_key
 from serving.settings import Settings, load_settings
 from serving.store import open_store
 
@@ -65,7 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             holder.set(served)
             log.info("model loaded", extra={"fields": {"model": served.name, "version": served.version}})
         if settings.freeze_heap:
-            settle()
+            freeze_heap()
         poller = None
         if settings.reload_interval_s > 0:
             poller = asyncio.create_task(holder.poll(settings.reload_interval_s))
@@ -79,7 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.store.close()
             metrics.close()
             if settings.freeze_heap:
-                unsettle()
+                thaw_heap()
 
     docs = settings.docs_enabled
     app = FastAPI(
@@ -103,10 +102,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pool_size=settings.redis_pool_size,
         pool_timeout_s=settings.redis_pool_timeout_s,
     )
-    for router in (score.router, sessions.router, model.router):
+    guarded = (score.router, sessions.router, model.router)
+    for router in guarded:
         app.include_router(router, responses=ERROR_RESPONSES)  # GuardedRoute: API key, JSON only
     app.include_router(health.router)
-    document(app, [ScoreRequest, BatchScoreRequest, AppendRequest])
+    if not settings.auth_disabled:
+        document_api_key(app, settings.api_key_header, guarded)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(

@@ -1,12 +1,12 @@
 """Requests that arrive together are scored together: one featurizer call for all of them.
 
-The featurizer is vectorized, and for one 50-event session most of its ~0.5 ms goes to fixed
-costs per call (about 150 small numpy calls): 8 sessions in one call cost ~0.1 ms each. A
+The featurizer is vectorized, and for one session most of its time goes to fixed costs per
+call (many small numpy calls), so sessions scored in one call cost a fraction each. A
 worker under load has requests arriving at every turn of its event loop; each queues its
 session here and awaits it, and one callback scores the queue (`score_each`) once a turn
 adds no new session (or the queue is full). While sessions wait the loop keeps reading and
 validating the requests that arrive, so the worker is never idle for it, and nothing waits
-on a timer: a lone request is scored one turn later (microseconds).
+on a timer: a lone request is scored one turn of the loop later.
 
 Each request still gets exactly its own numbers (`shared_calls` keeps apart sessions that
 could meet in one call) and its own error; a reload mid-queue changes nothing, as every
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 from serving.columns import SessionInput
 from serving.metrics import Metrics
-from serving.scoring import Scored, score_each
 from serving.served import ServedModel
+from serving.session_scores import SessionScore, score_each
 
 __all__ = ["ScoreBatcher"]
 
@@ -32,7 +32,7 @@ class _Queued:
     session: SessionInput
     explain: bool
     top: int
-    answer: asyncio.Future[Scored]
+    answer: asyncio.Future[SessionScore]
 
 
 class ScoreBatcher:
@@ -44,9 +44,11 @@ class ScoreBatcher:
         self._scheduled = False
         self._seen = 0  # sessions queued at the last turn
 
-    async def score(self, served: ServedModel, session: SessionInput, explain: bool, top: int) -> Scored:
+    async def score(
+        self, served: ServedModel, session: SessionInput, explain: bool, top: int
+    ) -> SessionScore:
         loop = asyncio.get_running_loop()
-        answer: asyncio.Future[Scored] = loop.create_future()
+        answer: asyncio.Future[SessionScore] = loop.create_future()
         self._queue.append(_Queued(served, session, explain, top, answer))
         if not self._scheduled:
             self._scheduled = True

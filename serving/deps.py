@@ -2,8 +2,9 @@
 
 All of it lives on `app.state` (set by `create_app` and its lifespan); routes reach it only
 through these functions, called first thing in the route. Not FastAPI dependencies
-(`Depends`): FastAPI solves those anew for every request, and for `/v1/score` the solving
-alone took about 10 % of the CPU of an explained request (4 of them; 5 % with one). Tests
+(`Depends`): FastAPI solves those anew for every request, and on `/v1/score` that solving
+cost more than the 5 % of a request's CPU the team allows a convention (bench figures in
+the commit that made the change, 5bff4ee). Tests
 change what routes see through the app's state (`app.state.holder`, `app.state.store`),
 never through module globals.
 """

@@ -3,8 +3,8 @@
 uvicorn's workers share the parent's one listening socket and race to accept from it, and
 whichever wins drains the queue: a client that opens its keep-alive connections together
 (a load balancer, a connection pool) can land nearly all of them on one worker while the
-others idle. Measured here with 32 connections on 2 workers, splits ranged from 16/16 to
-32/0, and a 32/0 run served 40 % fewer requests at a 40 % higher p99.
+others idle, and a worker holding most connections sets both the throughput and the tail
+(the split each bench row saw is in its `connections_per_worker` column).
 
 On Linux, `WorkerSocket` gives each worker its own socket on the same address
 (SO_REUSEPORT), and the kernel spreads new connections over them by hash. The parent binds

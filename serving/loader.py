@@ -1,7 +1,7 @@
 """Model loading for the API, and hot reload.
 
 A reference is a model directory, `runs:/RUN_ID/model`, or `models:/NAME@ALIAS` /
-`models:/NAME/VERSION`; `training.tracking.load_model` reads it (sha256-verified plain files,
+`models:/NAME/VERSION`; `models.registry` resolves and reads it (sha256-verified plain files,
 no pickle). `ModelHolder.refresh` looks at what the reference points to now (the alias's
 version, or the directory's hash manifest) and, when it changed, loads that version, prepares
 it and smoke-scores it in a worker thread; only a version that passes replaces the served one,
@@ -12,133 +12,61 @@ A failure is logged and counted; the old model keeps serving.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from features.errors import FrictionError
-from models.artifact import FrictionModel, manifest_bytes
+from models import registry
+from models.artifact import FrictionModel
+from models.registry import MLFLOW_SAFE_ENVIRONMENT, Resolved, load_model
 from models.signing import Verifier
-from serving.columns import EVENT_COLUMNS, event_fields, from_request
+from serving.columns import event_fields, from_request, stacked
 from serving.errors import ModelLoadError
-from serving.heap import settle
+from serving.heap import freeze_heap
 from serving.metrics import Metrics
 from serving.playbook import load_playbook
 from serving.schemas.requests import EventIn
-from serving.scoring import featurize, score_sessions
-from serving.served import DesignMatrix, ServedModel, feature_words, words
-from serving.single_row import RowPredictor
-from training.tracking import TrackingSettings, load_model
+from serving.served import ServedModel
+from serving.session_scores import score_sessions
 
-__all__ = [
-    "MLFLOW_SAFE_ENVIRONMENT",
-    "ModelHolder",
-    "Resolved",
-    "harden_mlflow",
-    "prepare",
-    "resolve",
-    "smoke",
-]
+__all__ = ["ModelHolder", "harden_mlflow", "load_served", "prepare", "resolve", "smoke"]
 
 log = logging.getLogger("friction.serving")
 
-# MLflow's switches for unpickling models and for executing code it deserializes (custom
-# scorers): both off in this process. Friction never calls either; this makes sure nothing can.
-MLFLOW_SAFE_ENVIRONMENT = {
-    "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false",
-    "MLFLOW_SERVER_ENABLE_CUSTOM_SCORERS": "false",
-}
-
 
 def harden_mlflow() -> None:
+    """MLflow's unsafe switches off for the whole process (models.registry)."""
     os.environ.update(MLFLOW_SAFE_ENVIRONMENT)
 
 
-@dataclass(frozen=True)
-class Resolved:
-    """What a reference points to now: a name, a version, the reference that loads it, and how
-    the API names where it came from (`source`: the registry URI, or for a folder the sha256 of
-    its MANIFEST.json; never a filesystem path)."""
-
-    name: str
-    version: str
-    load_ref: str
-    source: str = ""
-
-    def __post_init__(self) -> None:
-        if not self.source:
-            object.__setattr__(self, "source", self.load_ref)
-
-
-def _mlflow_client() -> Any:
-    from mlflow import MlflowClient
-
-    settings = TrackingSettings()
-    return MlflowClient(tracking_uri=settings.uri(), registry_uri=settings.uri())
-
-
 def resolve(ref: str) -> Resolved:
-    """Cheap: one registry call for `models:/`, one small file read for a directory."""
-    if ref.startswith("runs:/"):
-        run_id = ref.removeprefix("runs:/").split("/", 1)[0]
-        return Resolved(f"run-{run_id}", run_id, ref)
-    if not ref.startswith("models:/"):
-        path = Path(ref)
-        try:
-            digest = hashlib.sha256(manifest_bytes(path)).hexdigest()
-        except FrictionError as exc:
-            raise ModelLoadError(f"model directory {exc}") from None
-        return Resolved(path.resolve().name, f"sha256:{digest[:12]}", ref, f"sha256:{digest}")
-    from mlflow.exceptions import MlflowException
-
-    spec = ref.removeprefix("models:/").strip("/")
-    name = spec.split("@", 1)[0] if "@" in spec else spec.rpartition("/")[0]
-    if "@" not in spec and not spec.endswith("/latest"):
-        return Resolved(name, spec.rpartition("/")[2], ref)
+    """`models.registry.resolve`, its failure a `ModelLoadError`."""
     try:
-        client = _mlflow_client()
-        if "@" in spec:
-            version = client.get_model_version_by_alias(name, spec.split("@", 1)[1]).version
-        else:
-            found = client.search_model_versions(f"name = '{name}'")
-            version = max((int(v.version) for v in found), default=None)
-    except MlflowException as exc:
-        raise ModelLoadError(f"`{ref}` does not resolve to a model version: {exc.message}") from None
-    if version is None:
-        raise ModelLoadError(f"`{ref}`: registered model `{name}` has no versions")
-    return Resolved(name, str(version), f"models:/{name}/{version}")
+        return registry.resolve(ref)
+    except FrictionError as exc:
+        where = "" if ref.startswith(("runs:/", "models:/")) else "model directory "
+        raise ModelLoadError(f"{where}{exc}") from None
 
 
 def prepare(model: FrictionModel, resolved: Resolved, source: str, playbook_path: Path | None) -> ServedModel:
-    """Compile the model's featurizer, check it produces every feature, validate the playbook."""
+    """Compile the model's featurizer and validate the playbook (`smoke` then checks the
+    featurizer produces every feature the model reads)."""
     featurizer = model.featurizer()
     assert model.featurizer_config is not None  # featurizer() raised otherwise
     context_names = tuple(model.featurizer_config.events.context_columns())
-    catalog = featurizer.catalog([*EVENT_COLUMNS, *context_names])
-    scopes, families = words(model)
-    playbook = load_playbook(model, playbook_path)
-    return ServedModel(
-        model=model,
+    return ServedModel.of(
+        model,
+        featurizer,
+        context_names,
+        load_playbook(model, playbook_path),
         name=resolved.name,
         version=resolved.version,
         source=source,
         loaded_at=datetime.now(UTC),
-        featurizer=featurizer,
-        context_names=context_names,
-        design=DesignMatrix(model.manifest, catalog),
-        names=tuple(model.manifest.names),
-        playbook=playbook,
-        scopes=scopes,
-        families=families,
-        words=feature_words(model, playbook, scopes, families),
-        raw_row=RowPredictor(model.booster, "raw"),
-        contrib_row=RowPredictor(model.booster, "contrib"),
     )
 
 
@@ -159,7 +87,7 @@ def smoke(served: ServedModel) -> None:
         EventIn(timestamp=start + timedelta(seconds=30), event=signals.page_view_event, page="/cart"),
     ]
     manifest = served.model.manifest
-    # A known category for every context column, so the category codes are checked too.
+    # A known category for every context column, so the category codes are exercised too.
     context: dict[str, str | None] = {
         f.name.removeprefix("context__"): f.categories[0] if f.categories else None
         for f in manifest.features
@@ -169,21 +97,8 @@ def smoke(served: ServedModel) -> None:
     [scored] = score_sessions(served, [session], explain=[True], top=[3])
     if not 0.0 <= scored.risk <= 1.0:
         raise ModelLoadError(f"smoke score: risk {scored.risk!r} is not a probability")
-    features = featurize(served, session)
-    reference = manifest.matrix(features.frame, strict=False)
-    if not np.array_equal(served.design(features), reference, equal_nan=True):
-        raise ModelLoadError("smoke score: the API's design matrix differs from the model manifest's")
-    booster = served.model.booster
-    raw = booster.predict(reference, raw_score=True, num_threads=1)
-    contributions = booster.predict(reference, pred_contrib=True, num_threads=1)
-    # The single-row path must give Booster.predict's numbers, bit for bit.
-    row = np.ascontiguousarray(reference[0], dtype=np.float64)
-    if not (
-        np.array_equal(served.raw_row(row), raw)
-        and np.array_equal(served.contrib_row(row), contributions[0])
-        and raw[0] == scored.raw
-    ):
-        raise ModelLoadError("smoke score: LightGBM's single-row path differs from Booster.predict")
+    model = served.model
+    contributions = model.contributions_of(model.design(served.featurizer(*stacked([session]))))
     if not np.isclose(float(np.sum(contributions)), scored.raw, rtol=0.0, atol=1e-6):
         raise ModelLoadError("smoke score: SHAP contributions do not add up to the raw score")
 
@@ -197,9 +112,11 @@ def load_served(
     try:
         model = load_model(resolved.load_ref, verifier=verifier)
         served = prepare(model, resolved, resolved.source, playbook_path)
+        smoke(served)
+    except ModelLoadError:
+        raise
     except FrictionError as exc:
         raise ModelLoadError(f"model {ref} ({resolved.name} {resolved.version}): {exc}") from None
-    smoke(served)
     return served
 
 
@@ -239,7 +156,7 @@ class ModelHolder:
         previous = self.current.version if self.current else None
         self.set(served)
         if self.freeze_heap:
-            settle()  # the new model frozen too, and the old one's cycles reclaimed
+            freeze_heap()  # the new model frozen too, and the old one's cycles reclaimed
         self.metrics.reloads.inc()
         log.info(
             "model swapped in",

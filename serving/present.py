@@ -1,22 +1,16 @@
-"""Scores -> response bodies (and the risk histogram, counted once per session scored).
-
-Routes return `as_json(body)`: the body is already a validated response model, and FastAPI
-would otherwise dump it, validate it again against `response_model` and serialize it."""
+"""Scores -> response bodies (and the risk histogram, counted once per session scored)."""
 
 from __future__ import annotations
 
-from fastapi import Response
-from pydantic import BaseModel
-
 from serving.metrics import Metrics
 from serving.schemas.responses import DriverOut, ModelRef, ScoreOut
-from serving.scoring import Scored
 from serving.served import ServedModel
+from serving.session_scores import SessionScore
 
-__all__ = ["as_json", "score_out"]
+__all__ = ["score_out"]
 
 
-def score_out(served: ServedModel, scored: Scored, metrics: Metrics) -> ScoreOut:
+def score_out(served: ServedModel, scored: SessionScore, metrics: Metrics) -> ScoreOut:
     metrics.risk.observe(scored.risk)
     drivers = None
     if scored.drivers is not None:
@@ -41,7 +35,3 @@ def score_out(served: ServedModel, scored: Scored, metrics: Metrics) -> ScoreOut
         events=scored.events,
         model=ModelRef(name=served.name, version=served.version),
     )
-
-
-def as_json(body: BaseModel) -> Response:
-    return Response(body.model_dump_json(), media_type="application/json")

@@ -6,24 +6,26 @@ so timing says nothing about which key nearly matched). Keys are never logged no
 The checks wrap FastAPI's request handler rather than being a dependency: FastAPI solves
 dependencies anew per request, at more than the checks themselves cost (serving.deps). The
 route is matched first, so a refused request is still logged and counted under its route.
+`document_api_key` declares the key in the OpenAPI document, as a dependency would.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from email.message import Message
 from typing import Any
 
-from fastapi import HTTPException, Request, Response, status
+from fastapi import APIRouter, FastAPI, HTTPException, Request, Response, status
 from fastapi.routing import APIRoute
 
 from serving import deps
 from serving.settings import Settings
 
-__all__ = ["GuardedRoute", "check_api_key", "check_json", "guard"]
+__all__ = ["KEY_SCHEME", "GuardedRoute", "check_api_key", "check_json", "document_api_key", "guard"]
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+KEY_SCHEME = "APIKey"
 
 
 def check_api_key(request: Request, settings: Settings) -> None:
@@ -91,3 +93,25 @@ class GuardedRoute(APIRoute):
             return await handler(request)
 
         return guarded
+
+
+def document_api_key(app: FastAPI, header: str, guarded: Sequence[APIRouter]) -> None:
+    """Declare the API key in `app`'s OpenAPI document: an apiKey scheme in `header`, required
+    by every documented route of the `guarded` routers."""
+    build: Callable[[], dict[str, Any]] = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+            schemes[KEY_SCHEME] = {"type": "apiKey", "in": "header", "name": header}
+            for router in guarded:
+                for route in router.routes:
+                    if isinstance(route, GuardedRoute) and route.include_in_schema:
+                        for method in route.methods or ():
+                            operation = schema["paths"][route.path_format][method.lower()]
+                            operation["security"] = [{KEY_SCHEME: []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend it

@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from features.errors import FrictionError
+from models.registry import MLFLOW_SAFE_ENVIRONMENT
 from serving.listener import address, bound_socket, worker_socket
 
 if TYPE_CHECKING:
@@ -37,8 +38,6 @@ __all__ = ["APP_FACTORY", "ServeOptions", "check_model", "serve", "worker_enviro
 
 APP_FACTORY = "serving.app:create_app"
 PROMETHEUS_DIR = "PROMETHEUS_MULTIPROC_DIR"
-# MLflow may deserialize pickles unless told not to; the API never needs it.
-SAFE_MLFLOW = {"MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false"}
 
 
 @dataclass(frozen=True)
@@ -57,7 +56,7 @@ class ServeOptions:
 def worker_environment(options: ServeOptions) -> dict[str, str]:
     """The `FRICTION_*` variables that carry the flags to every worker; flags left unset keep
     whatever the environment already says."""
-    env = {"FRICTION_MODEL": options.model, **SAFE_MLFLOW}
+    env = {"FRICTION_MODEL": options.model, **MLFLOW_SAFE_ENVIRONMENT}
     if options.reload_interval_s is not None:
         env["FRICTION_RELOAD_INTERVAL_S"] = repr(float(options.reload_interval_s))
     if options.session_store is not None:
@@ -71,8 +70,8 @@ def check_model(model: str, verifier: Verifier | None = None, playbook_path: Pat
     """Load the model once here (its signature checked by `verifier`) and the playbook that
     replaces its own (`FRICTION_PLAYBOOK_PATH`), so a bad reference, an unsigned model or an
     unreadable playbook fails as one line before any worker starts."""
+    from models.registry import load_model
     from serving.playbook import load_playbook
-    from training.tracking import load_model
 
     try:
         loaded = load_model(model, verifier=verifier)

@@ -2,19 +2,16 @@
 
 FrictionError (features.errors)
 ├── TrainingDataError   the feature table cannot be trained on (no labels, one class, too few rows)
-└── RegistryError       the MLflow registry cannot do what was asked (unknown model, no version)
+└── RegistryError       (models.errors) the MLflow registry cannot do what was asked
 """
 
 from __future__ import annotations
 
 from features.errors import FrictionError
+from models.errors import RegistryError
 
 __all__ = ["RegistryError", "TrainingDataError"]
 
 
 class TrainingDataError(FrictionError):
     """The labelled sessions cannot support a fit and an honest evaluation."""
-
-
-class RegistryError(FrictionError):
-    """A registered model, version or alias that was asked for does not exist."""

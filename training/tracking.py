@@ -17,25 +17,28 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import subprocess
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from features.digests import file_sha256
 from models.artifact import FrictionModel
+from models.registry import (
+    TrackingSettings,
+    load_model,
+    mlflow_client,
+    model_versions,
+    safe_environment,
+)
 from models.signing import Signer, Verifier
 from training.config import GateConfig, TrainConfig
 from training.errors import RegistryError
@@ -60,60 +63,6 @@ __all__ = [
 CHAMPION = "champion"
 MODEL_ARTIFACT = "model"
 HOLDOUT_ARTIFACT = "evaluation/holdout.parquet"
-# MLflow's switches, held off while we talk to it: we never unpickle, and print no progress bars.
-_SAFE_ENVIRONMENT = {
-    "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false",
-    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
-}
-
-
-class TrackingSettings(BaseSettings):
-    """Where runs and models live. Built explicitly; reads the environment when constructed."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="FRICTION_", extra="ignore", frozen=True, populate_by_name=True
-    )
-
-    tracking_uri: str | None = Field(
-        default=None, validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "FRICTION_TRACKING_URI")
-    )
-    # Project-local folder of the embedded store.
-    home: Path = Path(".friction")
-    experiment: str = "friction"
-
-    @property
-    def embedded(self) -> bool:
-        return not self.tracking_uri
-
-    def uri(self) -> str:
-        if self.tracking_uri:
-            return self.tracking_uri
-        return f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
-
-    def artifact_root(self) -> str | None:
-        return (self.home / "mlartifacts").resolve().as_uri() if self.embedded else None
-
-
-@contextmanager
-def _safe_environment() -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in _SAFE_ENVIRONMENT}
-    os.environ.update(_SAFE_ENVIRONMENT)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def _client(settings: TrackingSettings) -> Any:
-    from mlflow import MlflowClient
-
-    if settings.embedded:
-        settings.home.mkdir(parents=True, exist_ok=True)
-    return MlflowClient(tracking_uri=settings.uri(), registry_uri=settings.uri())
 
 
 def _experiment_id(client: Any, settings: TrackingSettings) -> str:
@@ -125,7 +74,7 @@ def _experiment_id(client: Any, settings: TrackingSettings) -> str:
 
 def ensure_store(settings: TrackingSettings) -> str:
     """Create the store (embedded: folder and database) and the experiment if needed; its id."""
-    return _experiment_id(_client(settings), settings)
+    return _experiment_id(mlflow_client(settings), settings)
 
 
 def _error_code(exc: Exception) -> str:
@@ -276,7 +225,7 @@ def log_training(
     from mlflow.entities import Metric, Param
 
     started = time.perf_counter()
-    client = _client(settings)
+    client = mlflow_client(settings)
     card = result.model.card
     run_tags = {
         "friction.config_sha256": config.digest(),
@@ -333,7 +282,7 @@ def register(run_id: str, name: str, settings: TrackingSettings) -> int:
     """Create a version of registered model `name` from the run's `model/` directory."""
     from mlflow.exceptions import MlflowException
 
-    client = _client(settings)
+    client = mlflow_client(settings)
     try:
         client.create_registered_model(name, description="Friction: calibrated dissatisfaction risk")
     except MlflowException as exc:
@@ -347,20 +296,6 @@ def register(run_id: str, name: str, settings: TrackingSettings) -> int:
     return int(version.version)
 
 
-def _versions(client: Any, name: str) -> list[Any]:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        found = client.search_model_versions(f"name = '{name}'")
-    except MlflowException as exc:
-        raise RegistryError(f"cannot list versions of registered model `{name}`: {exc.message}") from None
-    if not found:
-        raise RegistryError(
-            f"registered model `{name}` has no versions; register one with `train --register`"
-        )
-    return sorted(found, key=lambda v: int(v.version))
-
-
 def _champion(client: Any, name: str) -> Any | None:
     from mlflow.exceptions import MlflowException
 
@@ -372,25 +307,6 @@ def _champion(client: Any, name: str) -> Any | None:
         raise
 
 
-def _resolve_version(client: Any, uri: str) -> Any:
-    """`models:/NAME@ALIAS`, `models:/NAME/VERSION` or `models:/NAME/latest` -> model version."""
-    from mlflow.exceptions import MlflowException
-
-    spec = uri.removeprefix("models:/").strip("/")
-    try:
-        if "@" in spec:
-            name, alias = spec.split("@", 1)
-            return client.get_model_version_by_alias(name, alias)
-        name, _, version = spec.rpartition("/")
-        if not name:
-            raise RegistryError(f"`{uri}`: expected models:/NAME@ALIAS or models:/NAME/VERSION")
-        if version == "latest":
-            return _versions(client, name)[-1]
-        return client.get_model_version(name, version)
-    except MlflowException as exc:
-        raise RegistryError(f"`{uri}` does not resolve to a model version: {exc.message}") from None
-
-
 def _download_model(
     client: Any, version: Any, settings: TrackingSettings, folder: Path, verifier: Verifier | None = None
 ) -> FrictionModel:
@@ -400,31 +316,6 @@ def _download_model(
         artifact_uri=version.source, dst_path=str(folder), tracking_uri=settings.uri()
     )
     return FrictionModel.load(Path(local), verifier)
-
-
-def load_model(
-    uri: str | Path, settings: TrackingSettings | None = None, verifier: Verifier | None = None
-) -> FrictionModel:
-    """A model from a directory, `runs:/RUN_ID/model`, or `models:/NAME@ALIAS` / `models:/NAME/VERSION`;
-    with `verifier`, its signature is checked before anything else."""
-    text = str(uri)
-    if not text.startswith(("runs:/", "models:/")):
-        return FrictionModel.load(Path(text), verifier)
-    settings = settings or TrackingSettings()
-    client = _client(settings)
-    with _safe_environment(), tempfile.TemporaryDirectory() as tmp:
-        if text.startswith("models:/"):
-            return _download_model(client, _resolve_version(client, text), settings, Path(tmp), verifier)
-        import mlflow.artifacts
-        from mlflow.exceptions import MlflowException
-
-        try:
-            local = mlflow.artifacts.download_artifacts(
-                artifact_uri=text, dst_path=tmp, tracking_uri=settings.uri()
-            )
-        except MlflowException as exc:
-            raise RegistryError(f"`{text}` does not resolve to a model: {exc.message}") from None
-        return FrictionModel.load(Path(local), verifier)
 
 
 # -- promotion ---------------------------------------------------------------------------------
@@ -469,14 +360,14 @@ def promote(
 ) -> PromotionDecision:
     """Move `champion` to the newest version if it beats the champion on its own (newest) holdout
     by the margin (the challenger's `[train.gate]` unless `gate_config` is given)."""
-    client = _client(settings)
-    newest = _versions(client, name)[-1]
+    client = mlflow_client(settings)
+    newest = model_versions(client, name)[-1]
     current = _champion(client, name)
     previous = int(current.version) if current is not None else None
     challenger_version = int(newest.version)
     if previous == challenger_version:
         return PromotionDecision(name, False, challenger_version, previous, previous, "already the champion")
-    with _safe_environment(), tempfile.TemporaryDirectory() as tmp:
+    with safe_environment(), tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         challenger = _download_model(client, newest, settings, folder / "challenger")
         champion = _download_model(client, current, settings, folder / "champion") if current else None

@@ -1,6 +1,6 @@
 """The journey vocabulary the simulator speaks: touchpoints, pages, events, click targets.
 
-It is the one shared with the default taxonomy (`data/taxonomy.toml`): every page below maps
+It is the one shared with the default taxonomy (`features/data/taxonomy.toml`): every page below maps
 to its touchpoint by URL, so a world processes with no custom rules. Everything is a tuple of
 names plus numpy lookup tables indexed by code, so the generator never handles strings per event.
 """

@@ -32,7 +32,7 @@ async def model_info(request: Request) -> ModelOut:
                 name=spec.name,
                 kind=spec.kind,
                 touchpoint=_text(entry, "touchpoint"),
-                family=served.families.get(spec.name),
+                family=model.words.families.get(spec.name),
                 meaning=_text(entry, "meaning"),
                 unit=_text(entry, "unit"),
             )

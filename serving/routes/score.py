@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from serving import deps
 from serving.columns import SessionInput, event_fields, from_request
 from serving.limits import check_session, invalid
 from serving.metrics import Metrics
-from serving.present import as_json, score_out
-from serving.request_body import json_body, read_body
+from serving.present import score_out
 from serving.schemas.requests import BatchScoreRequest, ScoreRequest
 from serving.schemas.responses import BatchScoreOut, ScoreOut
-from serving.scoring import score_sessions
 from serving.security import GuardedRoute
 from serving.served import ServedModel
+from serving.session_scores import score_sessions
 from serving.settings import Settings
 
 __all__ = ["router"]
@@ -42,31 +41,29 @@ def _session(
     )
 
 
-# `async def`: scoring one session takes under a millisecond of CPU, less than a hop to the
-# thread pool would add; the event loop runs it, with the sessions of the requests that
-# arrived with this one (serving.batcher).
-@router.post("/score", response_model=ScoreOut, openapi_extra=json_body(ScoreRequest))
-async def score(request: Request) -> Response:
+# `async def`: scoring one session costs less CPU than a hop to the thread pool would add;
+# the event loop runs it, with the sessions of the requests that arrived with this one
+# (serving.batcher).
+@router.post("/score")
+async def score(body: ScoreRequest, request: Request) -> ScoreOut:
     """Calibrated risk, band and top drivers (with playbook actions) of one session so far."""
     served, settings, batcher = deps.served(request), deps.settings(request), deps.batcher(request)
-    body = await read_body(request, ScoreRequest)
     session = _session(body, served, settings, ())
     scored = await batcher.score(served, session, body.explain, body.top or settings.top_drivers)
-    return as_json(score_out(served, scored, batcher.metrics))
+    return score_out(served, scored, batcher.metrics)
 
 
-@router.post("/score/batch", response_model=BatchScoreOut, openapi_extra=json_body(BatchScoreRequest))
-async def score_batch(request: Request) -> Response:
+@router.post("/score/batch")
+async def score_batch(body: BatchScoreRequest, request: Request) -> BatchScoreOut:
     """Several sessions in one call, each scored exactly as `/v1/score` would (results in order)."""
     served, settings, metrics = deps.served(request), deps.settings(request), deps.metrics(request)
-    body = await read_body(request, BatchScoreRequest)
     # A batch may take long enough to deserve the thread pool.
     return await run_in_threadpool(_score_batch, body, served, settings, metrics)
 
 
 def _score_batch(
     body: BatchScoreRequest, served: ServedModel, settings: Settings, metrics: Metrics
-) -> Response:
+) -> BatchScoreOut:
     count, limit = len(body.sessions), settings.max_batch_sessions
     if count > limit:
         raise invalid(("sessions",), "too_long", f"at most {limit} sessions per batch, got {count}")
@@ -81,4 +78,4 @@ def _score_batch(
     explain = [item.explain for item in body.sessions]
     tops = [item.top or settings.top_drivers for item in body.sessions]
     scored = score_sessions(served, sessions, explain, tops)
-    return as_json(BatchScoreOut(results=[score_out(served, one, metrics) for one in scored]))
+    return BatchScoreOut(results=[score_out(served, one, metrics) for one in scored])

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from pydantic import TypeAdapter
 
 from serving import deps
 from serving.batcher import ScoreBatcher
 from serving.columns import event_fields, from_stored
 from serving.limits import check_session
-from serving.present import as_json, score_out
-from serving.request_body import json_body, read_body
+from serving.present import score_out
 from serving.schemas.requests import MAX_TOP, AppendRequest, StoredEvent
 from serving.schemas.responses import ErrorOut, ScoreOut
 from serving.security import GuardedRoute
@@ -36,18 +35,17 @@ async def _score(
     explain: bool,
     top: int,
     batcher: ScoreBatcher,
-) -> Response:
+) -> ScoreOut:
     events = _STORED.validate_python(stored, strict=False)  # our own JSON records: text timestamps
     session = from_stored(session_id, events, served.context_names)
     scored = await batcher.score(served, session, explain, top)
-    return as_json(score_out(served, scored, batcher.metrics))
+    return score_out(served, scored, batcher.metrics)
 
 
-@router.post("/{session_id}/events", response_model=ScoreOut, openapi_extra=json_body(AppendRequest))
-async def append_events(session_id: SessionId, request: Request) -> Response:
+@router.post("/{session_id}/events")
+async def append_events(session_id: SessionId, body: AppendRequest, request: Request) -> ScoreOut:
     """Append events to a session (created on first use) and return its current risk."""
     served, settings, store = deps.served(request), deps.settings(request), deps.store(request)
-    body = await read_body(request, AppendRequest)
     check_session(
         settings,
         served.context_names,
@@ -73,7 +71,6 @@ async def append_events(session_id: SessionId, request: Request) -> Response:
 
 @router.get(
     "/{session_id}",
-    response_model=ScoreOut,
     responses={status.HTTP_404_NOT_FOUND: {"model": ErrorOut, "description": "unknown or expired session"}},
 )
 async def get_session(
@@ -81,7 +78,7 @@ async def get_session(
     request: Request,
     explain: bool = True,
     top: Annotated[int | None, Query(ge=1, le=MAX_TOP)] = None,
-) -> Response:
+) -> ScoreOut:
     """The current risk of a session from the events appended so far (404 when unknown or expired)."""
     served, settings, store = deps.served(request), deps.settings(request), deps.store(request)
     if len(session_id) > settings.max_string_length:

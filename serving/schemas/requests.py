@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetPydanticSchema, WithJsonSchema
-from pydantic_core import CoreSchema, core_schema
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from serving.settings import MAX_BATCH_CEILING, MAX_EVENTS_CEILING, MAX_STRING_CEILING
 
@@ -28,7 +28,7 @@ _ISO = re.compile(_ISO_DATE_START)
 def _text_or_moment(value: object) -> object:
     if isinstance(value, datetime) or (isinstance(value, str) and _ISO.match(value)):
         return value
-    raise ValueError(_NOT_TEXT)
+    raise PydanticCustomError("timestamp_type", _NOT_TEXT)
 
 
 def _moment_schema(source: type[Any], handler: GetCoreSchemaHandler) -> CoreSchema:

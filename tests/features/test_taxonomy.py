@@ -13,7 +13,7 @@ from features.config import parse_config
 from features.errors import ConfigError
 from features.featurize import Featurizer
 from features.schema import TIMESTAMP_DTYPE
-from features.taxonomy import DEFAULT_TAXONOMY_PATH, OTHER, TouchpointRule, TouchpointsConfig, load_taxonomy
+from features.taxonomy import DEFAULT_TAXONOMY, OTHER, TouchpointRule, TouchpointsConfig, load_taxonomy
 
 VOCABULARY = {
     "/": "home",
@@ -65,8 +65,8 @@ def test_default_taxonomy_is_found_from_any_working_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    assert DEFAULT_TAXONOMY_PATH.is_file()
-    assert load_taxonomy().source == str(DEFAULT_TAXONOMY_PATH)
+    assert DEFAULT_TAXONOMY.is_file()
+    assert load_taxonomy().source == str(DEFAULT_TAXONOMY)
 
 
 def test_config_rules_come_first_and_add_touchpoints() -> None:

@@ -295,3 +295,43 @@ def test_touchpoint_ranking_agrees_with_the_truth(
     assert rho >= 0.9, pd.DataFrame({"learned": learned, "true": true}).round(3).to_string()
     # The three touchpoints that hurt most are found, in any order.
     assert set(learned.nlargest(3).index) == set(true.nlargest(3).index)
+
+
+# -- one scoring path for tables and the featurizer's arrays ------------------------------------
+
+
+def test_featurizer_arrays_and_the_feature_table_score_and_explain_alike(
+    world_model: TrainedWorld, world: SmallWorld
+) -> None:
+    """The API scores `FeatureSet`s, batch scoring feature tables: the same design matrix, raw
+    scores and drivers, whatever the batch (one session at a time or a few rows of a call),
+    including a context value the model never saw and a missing one."""
+    model = world_model.model
+    events = world.world.events
+    chosen = events["session_id"].drop_duplicates().head(40)
+    events = events[events["session_id"].isin(chosen)].copy()
+    [(context, raw_column), *_] = world.config.events.context_columns().items()
+    first, second = chosen.iloc[0], chosen.iloc[1]
+    events[raw_column] = events[raw_column].astype(object)
+    events.loc[events["session_id"] == first, raw_column] = "never-seen-platform"
+    events.loc[events["session_id"] == second, raw_column] = None
+    features = model.featurizer()(events)
+    table = features.frame
+    matrix = model.design(features)
+    assert np.array_equal(matrix, model.design(table, strict=False), equal_nan=True)
+    coded = model.manifest.names.index(f"context__{context}")
+    assert list(features.context[f"context__{context}"][:2]) == ["never-seen-platform", None]
+    assert np.isnan(matrix[:2, coded]).all()  # unseen and missing: no category
+    assert not np.isnan(matrix[2:, coded]).any()
+    raw = model.raw_of(matrix)
+    assert np.array_equal(raw, model.predict_raw(table, strict=False))
+    alone = np.concatenate([model.raw_of(matrix[i : i + 1]) for i in range(len(matrix))])
+    assert np.array_equal(alone, raw)
+    rows = np.array([0, 1, 5, 7])
+    explained = model.contributions_of(matrix[rows])
+    from_arrays = top_drivers(model, features, explained, k=4, raw=raw[rows], rows=rows)
+    subset = table.iloc[rows]
+    contributions = model.contributions(subset, strict=False)
+    from_table = top_drivers(model, subset, contributions, k=4, raw=raw[rows])
+    assert from_arrays == from_table
+    assert [len(found) for found in from_arrays] == [4, 4, 4, 4]

@@ -21,7 +21,6 @@ from pipelines.simulate import simulate
 from pipelines.streaming import featurize_streaming, plan_memory
 from pipelines.writers import write_parquet
 
-pytest.importorskip("pyspark")
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 

@@ -22,8 +22,6 @@ from pipelines.scoring import _score_feature_batches, run_score, score_in_chunks
 from pipelines.writers import write_parquet
 from tests.worlds import SmallWorld, TrainedWorld
 
-pytest.importorskip("pyspark")
-
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 

@@ -18,8 +18,8 @@ from serving.columns import SessionInput, event_fields, from_request
 from serving.errors import NotScorableError
 from serving.metrics import Metrics
 from serving.schemas.requests import ScoreRequest
-from serving.scoring import score_each, shared_calls
 from serving.served import ServedModel
+from serving.session_scores import score_each, shared_calls
 from tests.serving.apps import http_client, make_settings
 from tests.serving.bodies import histories, score_body
 from tests.worlds import SmallWorld, TrainedWorld

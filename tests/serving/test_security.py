@@ -49,6 +49,33 @@ async def test_every_v1_operation_needs_a_key(app: FastAPI, client: httpx.AsyncC
         assert response.headers["www-authenticate"] == "ApiKey"
 
 
+def test_the_document_says_which_operations_need_the_key(world_model: TrainedWorld) -> None:
+    """The key check lives in the route class, not in a dependency: the OpenAPI document still
+    declares it, as an apiKey scheme on every /v1 operation and on nothing else."""
+    document = create_app(make_settings(str(world_model.path), api_key_header="X-Team-Key")).openapi()
+    assert document["components"]["securitySchemes"] == {
+        "APIKey": {"type": "apiKey", "in": "header", "name": "X-Team-Key"}
+    }
+    required = {
+        (method, path): operation.get("security")
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    }
+    assert {key: value for key, value in required.items() if key[1].startswith("/v1/")} == {
+        key: [{"APIKey": []}] for key in required if key[1].startswith("/v1/")
+    }
+    assert len([key for key in required if key[1].startswith("/v1/")]) == 5
+    assert {key: value for key, value in required.items() if not key[1].startswith("/v1/")} == {
+        ("get", "/healthz"): None,
+        ("get", "/readyz"): None,
+    }
+    open_document = create_app(
+        make_settings(str(world_model.path), auth_disabled=True, api_keys=())
+    ).openapi()
+    assert "securitySchemes" not in open_document["components"]
+    assert all("security" not in op for item in open_document["paths"].values() for op in item.values())
+
+
 async def test_every_configured_key_works(client: httpx.AsyncClient) -> None:
     for key in (API_KEY, OTHER_KEY):
         assert (await client.post("/v1/score", json=body(), headers={"X-API-Key": key})).status_code == 200

@@ -1,52 +1,19 @@
-"""The request path's shortcuts give the answers of the plain paths they replace: LightGBM's
-single-row predictor, bodies validated from their bytes (and documented as before), timestamps
-converted in bulk."""
+"""Request bodies as the document declares them, timestamps refused or converted alike on
+every path (text only; naive, offset and UTC times in bulk or one by one)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
 
-from serving.served import ServedModel
-from serving.single_row import RowPredictor
 from tests.serving.bodies import body, only_error
-from tests.worlds import SmallWorld
 
 pytestmark = pytest.mark.anyio
 
-ROWS = 400
 
-
-@pytest.fixture(scope="module")
-def design_rows(world: SmallWorld, served: ServedModel) -> np.ndarray:
-    """Design rows of real sessions, and the same rows with values scaled or missing (NaN)."""
-    matrix = served.model.manifest.matrix(world.table.head(ROWS), strict=False)
-    rng = np.random.default_rng(3)
-    scale = rng.choice([0.0, 0.5, 2.0, np.nan], size=matrix.shape, p=[0.1, 0.2, 0.2, 0.5])
-    varied = np.where(np.isnan(scale), np.nan, matrix * np.nan_to_num(scale, nan=1.0))
-    return np.ascontiguousarray(np.vstack([matrix, varied]))
-
-
-def test_single_row_path_is_booster_predict_bit_for_bit(served: ServedModel, design_rows: np.ndarray) -> None:
-    booster = served.model.booster
-    raw = booster.predict(design_rows, raw_score=True, num_threads=1)
-    contributions = booster.predict(design_rows, pred_contrib=True, num_threads=1)
-    assert np.array_equal(np.concatenate([served.raw_row(row) for row in design_rows]), raw)
-    assert np.array_equal(np.vstack([served.contrib_row(row) for row in design_rows]), contributions)
-
-
-def test_row_predictor_refuses_rows_it_cannot_read(served: ServedModel) -> None:
-    predict = RowPredictor(served.model.booster, "raw")
-    width = served.model.booster.num_feature()
-    for wrong in (np.zeros(width + 1), np.zeros(width, dtype=np.float32), np.zeros((width, 2))[:, 0]):
-        with pytest.raises(ValueError, match=f"C-contiguous float64 row of {width} values"):
-            predict(wrong)
-
-
-async def test_openapi_documents_the_bodies_routes_read_themselves(client: httpx.AsyncClient) -> None:
+async def test_openapi_documents_the_typed_bodies(client: httpx.AsyncClient) -> None:
     document = (await client.get("/openapi.json")).json()
     schemas = document["components"]["schemas"]
     for path, model in (
