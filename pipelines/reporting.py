@@ -8,6 +8,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from pipelines.ingest import load_events
 from training.data import read_feature_table
 from training.tracking import TrackingSettings, load_model
 
-__all__ = ["REPORT_ARTIFACT", "ReportOutcome", "log_report", "run_report", "write_report"]
+__all__ = ["REPORT_ARTIFACT", "ReportOutcome", "log_report", "replace_folder", "run_report", "write_report"]
 
 REPORT_ARTIFACT = "report"
 
@@ -55,11 +56,18 @@ def write_report(report: Report, out: Path) -> Path:
     """Write the folder beside `out`, then rename it into place (an old report is replaced whole)."""
     out = Path(out)
     _check_target(out)
+    return replace_folder(out, lambda staging: write_report_files(report, staging))
+
+
+def replace_folder(out: Path, fill: Callable[[Path], object]) -> Path:
+    """`fill` a new folder beside `out`, then rename it into place: an old `out` is replaced
+    whole, and kept as it was if anything fails."""
+    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     retired = None
     try:
-        write_report_files(report, staging)
+        fill(staging)
         if out.exists():
             retired = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
             os.replace(out, retired / out.name)

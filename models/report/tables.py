@@ -19,7 +19,7 @@ drivers           their drivers (waterfall rows), words from the feature catalog
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -38,6 +38,7 @@ __all__ = [
     "drift",
     "fix_lists",
     "headline",
+    "impact_views",
     "moment_signals",
     "moments",
     "quality",
@@ -160,6 +161,30 @@ def moments(scored: Scored) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
+def impact_views(
+    model: FrictionModel,
+    features: pd.DataFrame,
+    scopes: Sequence[Scope],
+    session_start: pd.Series,
+    groups: pd.DataFrame,
+    risk: np.ndarray | None = None,
+    draws: int = 1_000,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Each scope's impact (`models.impact.impact`) over all sessions, per day and scope, and per
+    segment value and scope (rows where some session had the friction); one bootstrap for all."""
+    by = pd.concat([session_start.dt.floor("D").rename(DAY), groups], axis=1)
+    table = impact(counterfactual(model, features, scopes, risk=risk), by, draws=draws, seed=seed)
+    overall = table[table["group"] == "all"].drop(columns=["group", "value"]).reset_index(drop=True)
+    per_group = table[(table["group"] != "all") & (table["sessions_with_friction"] > 0)]
+    day = per_group[per_group["group"] == DAY].rename(columns={"value": DAY})
+    segment = per_group[per_group["group"] != DAY].rename(columns={"group": "segment"})
+    day_table = day[[DAY, "scope", "touchpoint", "family", *IMPACT_SHOWN]].reset_index(drop=True)
+    segment_table = segment[["segment", "value", "scope", "touchpoint", "family", *IMPACT_SHOWN]]
+    segment_table = segment_table.reset_index(drop=True).astype({"value": "str"})
+    return overall, day_table.astype({DAY: by[DAY].dtype}), segment_table
+
+
 def fix_lists(
     model: FrictionModel, features: pd.DataFrame, scored: Scored, groups: pd.DataFrame, config: ReportConfig
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -172,31 +197,26 @@ def fix_lists(
     found = friction_map(model)
     touchpoints = [t for t in scored.touchpoints if t in set(found.touchpoints)]
     risk = scored.sessions["risk"].to_numpy()
-    by = pd.concat([scored.sessions["session_start"].dt.floor("D").rename(DAY), groups], axis=1)
-    table = impact(
-        counterfactual(model, features, [Scope(t) for t in touchpoints], risk=risk),
-        by,
+    overall, by_day, by_segment = impact_views(
+        model,
+        features,
+        [Scope(t) for t in touchpoints],
+        scored.sessions["session_start"],
+        groups,
+        risk=risk,
         draws=config.impact_draws,
         seed=config.seed,
     )
     pairs = impact(counterfactual(model, features, found.pairs(), risk=risk), draws=0)
     top = pairs[pairs["avoided"] > 0].drop_duplicates("touchpoint").set_index("touchpoint")
-    overall = table[table["group"] == "all"].set_index("touchpoint")[list(IMPACT_SHOWN)]
-    fixes = shap.merge(overall, left_on="touchpoint", right_index=True, how="left")
-    fixes[["sessions_with_friction", "avoided", "share"]] = fixes[
-        ["sessions_with_friction", "avoided", "share"]
-    ].fillna(0)
+    fixes = shap.merge(overall.set_index("touchpoint")[list(IMPACT_SHOWN)], on="touchpoint", how="left")
+    filled = ["sessions_with_friction", "avoided", "share"]
+    fixes[filled] = fixes[filled].fillna(0)
     fixes.insert(1, "top_signal", fixes["touchpoint"].map(top["family"]).astype("str"))
     fixes.insert(2, "top_signal_avoided", fixes["touchpoint"].map(top["avoided"]).fillna(0.0))
     fixes = fixes.sort_values("avoided", ascending=False, kind="stable").reset_index(drop=True)
     fixes.insert(0, "rank", np.arange(1, len(fixes) + 1))
-    per_group = table[(table["group"] != "all") & (table["sessions_with_friction"] > 0)]
-    day = per_group[per_group["group"] == DAY].rename(columns={"value": DAY})
-    segment = per_group[per_group["group"] != DAY].rename(columns={"group": "segment"})
-    day_table = day[[DAY, "touchpoint", *IMPACT_SHOWN]].reset_index(drop=True)
-    segment_table = segment[["segment", "value", "touchpoint", *IMPACT_SHOWN]].reset_index(drop=True)
-    segment_table["value"] = segment_table["value"].astype("str")
-    return fixes, day_table.astype({DAY: by[DAY].dtype}), segment_table
+    return fixes, by_day.drop(columns=["scope", "family"]), by_segment.drop(columns=["scope", "family"])
 
 
 def moment_signals(model: FrictionModel, scored: Scored) -> pd.DataFrame:
