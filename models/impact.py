@@ -65,6 +65,9 @@ IMPACT_COLUMNS: tuple[str, ...] = (
 )
 # Stacked counterfactual rows per `predict_proba` call: bounds memory on large tables.
 _BATCH_ROWS = 100_000
+# A change of risk this small is float rounding between two scoring paths (a given `risk` comes
+# from summed contributions), not an effect: a row whose trees ignore the friction changes by 0.
+_ROUNDING = 1e-9
 
 
 @dataclass(frozen=True)
@@ -225,6 +228,7 @@ def counterfactual(
         scored[start:end] = _score_without(
             model, features, found, scopes, job_scope[start:end], job_row[start:end]
         )
+    scored = np.where(np.abs(base[job_row] - scored) <= _ROUNDING, base[job_row], scored)
     bounds = np.cumsum([0, *(len(r) for r in rows)])
     without = tuple(scored[bounds[i] : bounds[i + 1]] for i in range(len(rows)))
     return Counterfactual(tuple(scopes), base, tuple(rows), without)

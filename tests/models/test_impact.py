@@ -157,3 +157,20 @@ def test_scopes_parse(model: FrictionModel) -> None:
     assert parse_scope(model, "payment") == Scope("payment")
     assert parse_scope(model, "rage_clicks") == Scope(family="rage_clicks")
     assert parse_scope(model, " payment , rage_clicks ") == Scope("payment", "rage_clicks")
+
+
+def test_friction_the_trees_never_split_on_spares_exactly_nothing(
+    model: FrictionModel, world: SmallWorld
+) -> None:
+    found = friction_map(model)
+    splits = dict(zip(model.manifest.names, model.booster.feature_importance("split"), strict=True))
+    summed = set(found.totals.values())  # removing these lowers a session total, which may be split on
+    unused = [s for s in found.pairs() if splits[found.columns(s)[0]] == 0 and s.family not in summed]
+    assert unused, "every friction feature is split on: pick a model with an unused one"
+    # The risk as the report has it: calibrated sums of contributions, equal to predict_proba
+    # only up to float rounding; removing ignored friction must still change nothing at all.
+    risk = model.calibrator.apply(model.contributions(world.table).sum(axis=1).to_numpy())
+    cf = counterfactual(model, world.table, unused, risk=risk)
+    assert sum(len(r) for r in cf.rows) > 0
+    assert all((cf.avoided(i) == 0).all() for i in range(len(unused)))
+    assert (impact(cf, draws=0)["avoided"] == 0).all()
