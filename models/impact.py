@@ -45,6 +45,8 @@ __all__ = [
     "friction_map",
     "impact",
     "parse_scope",
+    "risk_without_drivers",
+    "scope_of_feature",
 ]
 
 ALL = "all"
@@ -202,9 +204,11 @@ def counterfactual(
     features: pd.DataFrame,
     scopes: Sequence[Scope],
     risk: np.ndarray | None = None,
+    within: Sequence[np.ndarray] | None = None,
 ) -> Counterfactual:
     """Re-score the sessions with friction in each scope without it, all scopes stacked in
-    batched `predict_proba` calls. `risk`: the sessions' calibrated risk when already scored."""
+    batched `predict_proba` calls. `risk`: the sessions' calibrated risk when already scored;
+    `within`: per scope, the only sessions (positions) to consider (the others keep their risk)."""
     found = friction_map(model)
     if unknown := [s.name for s in scopes if not found.columns(s)]:
         allowed = ", ".join(found.allowed())
@@ -219,7 +223,10 @@ def counterfactual(
             if column not in cache:
                 cache[column] = _positive_rows(features, column)
         hit = [cache[c] for c in found.columns(scope)]
-        rows.append(np.unique(np.concatenate(hit)) if hit else np.zeros(0, dtype=np.int64))
+        found_rows = np.unique(np.concatenate(hit)) if hit else np.zeros(0, dtype=np.int64)
+        if within is not None:
+            found_rows = np.intersect1d(found_rows, np.asarray(within[len(rows)], dtype=np.int64))
+        rows.append(found_rows)
     job_scope = np.repeat(np.arange(len(rows), dtype=np.int64), [len(r) for r in rows])
     job_row = np.concatenate(rows or [np.zeros(0, dtype=np.int64)]).astype(np.int64)
     scored = np.empty(len(job_row))
@@ -232,6 +239,46 @@ def counterfactual(
     bounds = np.cumsum([0, *(len(r) for r in rows)])
     without = tuple(scored[bounds[i] : bounds[i + 1]] for i in range(len(rows)))
     return Counterfactual(tuple(scopes), base, tuple(rows), without)
+
+
+def scope_of_feature(model: FrictionModel, name: str) -> Scope | None:
+    """The friction a driver stands for: its family at its touchpoint, all of a family for a
+    session-wide total, None for exposure."""
+    found = friction_map(model)
+    if name not in found.touchpoint:
+        return None
+    touchpoint = found.touchpoint[name]
+    if touchpoint is None:
+        return Scope(family=found.totals.get(name, found.family[name]))
+    return Scope(touchpoint, found.family[name])
+
+
+def risk_without_drivers(
+    model: FrictionModel,
+    features: pd.DataFrame,
+    drivers: Sequence[Sequence[str | None]],
+    risk: np.ndarray | None = None,
+) -> np.ndarray:
+    """(sessions x k): each session's risk with its i-th driver's friction removed (`drivers`:
+    per session, k feature names or None), NaN where the driver is exposure or absent. One
+    `counterfactual` call for the whole batch, re-scoring only the (session, driver) pairs asked."""
+    width = max((len(row) for row in drivers), default=0)
+    out = np.full((len(drivers), width), np.nan)
+    asked: dict[Scope, list[tuple[int, int]]] = {}
+    for row, names in enumerate(drivers):
+        for i, name in enumerate(names):
+            scope = None if name is None else scope_of_feature(model, name)
+            if scope is not None:
+                asked.setdefault(scope, []).append((row, i))
+    if not asked:
+        return out
+    scopes = list(asked)
+    rows = [np.unique([r for r, _ in asked[s]]) for s in scopes]
+    cf = counterfactual(model, features, scopes, risk=risk, within=rows)
+    for k, scope in enumerate(scopes):
+        at, slot = np.asarray(asked[scope], dtype=np.int64).T
+        out[at, slot] = cf.risk_without(k)[at]
+    return out
 
 
 def _score_without(

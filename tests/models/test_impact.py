@@ -12,7 +12,7 @@ from scipy.stats import spearmanr
 
 from features.errors import ConfigError
 from models.artifact import FrictionModel
-from models.impact import Scope, counterfactual, friction_map, impact, parse_scope
+from models.impact import Scope, counterfactual, friction_map, impact, parse_scope, risk_without_drivers
 from models.manifest import FeatureManifest
 from pipelines.simulator.truth import sigmoid
 from tests.worlds import SmallWorld, TrainedWorld
@@ -174,3 +174,22 @@ def test_friction_the_trees_never_split_on_spares_exactly_nothing(
     assert sum(len(r) for r in cf.rows) > 0
     assert all((cf.avoided(i) == 0).all() for i in range(len(unused)))
     assert (impact(cf, draws=0)["avoided"] == 0).all()
+
+
+def test_each_driver_gets_the_risk_without_its_friction(model: FrictionModel, world: SmallWorld) -> None:
+    table = world.table.iloc[:300].reset_index(drop=True)
+    drivers = [["payment__errors", "payment__visits", None]] * 150 + [
+        ["session__stalls", "search__errors"]
+    ] * 150
+    found = risk_without_drivers(model, table, drivers)
+    assert found.shape == (300, 3)
+    assert np.isnan(found[:, 1][:150]).all()  # exposure: nothing to remove
+    assert np.isnan(found[:150, 2]).all()
+    assert np.isnan(found[150:, 2]).all()  # fewer drivers in that row
+    cf = counterfactual(
+        model, table, [Scope("payment", "errors"), Scope(family="stalls"), Scope("search", "errors")]
+    )
+    np.testing.assert_allclose(found[:150, 0], cf.risk_without(0)[:150], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(found[150:, 0], cf.risk_without(1)[150:], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(found[150:, 1], cf.risk_without(2)[150:], rtol=0, atol=1e-12)
+    assert (found[:150, 0] < cf.risk[:150]).any()
