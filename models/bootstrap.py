@@ -6,11 +6,15 @@ the same resampling as drawing n sessions with replacement when n is large, but 
 one block of sessions do not depend on the others, so the sessions are processed in blocks
 of bounded memory and every grouping (all sessions, per day, per segment) reuses the same
 draws. A total's interval is then the percentile interval of its `draws` resampled totals.
+Poisson(1) weights are drawn by inverting its CDF on 16-bit uniform integers (a table lookup,
+several times faster than numpy's Poisson sampler; each probability within 2^-16 of exact).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from functools import cache
 
 import numpy as np
 
@@ -18,6 +22,17 @@ __all__ = ["bootstrap_totals", "percentile_interval"]
 
 # Sessions per block: draws x block float32 weights (about 40 MB at 500 draws).
 _BLOCK = 20_000
+_LEVELS = 1 << 16
+
+
+@cache
+def _poisson_table() -> np.ndarray:
+    """Poisson(1) quantile of each of `_LEVELS` equally likely 16-bit integers."""
+    counts = np.arange(20)
+    cdf = np.cumsum(np.exp(-1.0) / np.array([math.factorial(int(k)) for k in counts]))
+    middle = (np.arange(_LEVELS) + 0.5) / _LEVELS
+    table: np.ndarray = np.searchsorted(cdf, middle, side="right").astype(np.float32)
+    return table
 
 
 def bootstrap_totals(
@@ -35,7 +50,7 @@ def bootstrap_totals(
     out = [np.zeros((draws, groups, width)) for _, groups in groupings]
     for start in range(0, n, _BLOCK):
         block = values[start : start + _BLOCK].astype(np.float32)
-        weights = rng.poisson(1.0, size=(draws, len(block))).astype(np.float32)
+        weights = _poisson_table()[rng.integers(0, _LEVELS, size=(draws, len(block)), dtype=np.uint16)]
         for (codes, groups), totals in zip(groupings, out, strict=True):
             here = codes[start : start + _BLOCK]
             if groups == 1:
