@@ -342,10 +342,12 @@ def impact(
         raise ConfigError(f"the number of bootstrap draws must be an integer >= 0, got {draws!r}")
     n = len(cf.risk)
     groupings = _codes(groups, n)
-    avoided = [cf.avoided(i) for i in range(len(cf.scopes))]
+    # Per scope, the differences of the sessions that had its friction only (the rest are 0): a
+    # dense column per scope is built only for the bootstrap.
+    differences = [cf.risk[rows] - without for rows, without in zip(cf.rows, cf.without, strict=True)]
     samples: list[np.ndarray | None] = [None] * len(groupings)
     if draws and n:
-        values = np.column_stack([cf.risk, *avoided])
+        values = np.column_stack([cf.risk, *(cf.avoided(i) for i in range(len(cf.scopes)))])
         samples = list(bootstrap_totals(values, [(c, len(v)) for _, c, v in groupings], draws, seed))
     frames: list[pd.DataFrame] = []
     order = {name: k for k, (name, _, _) in enumerate(groupings)}
@@ -359,7 +361,7 @@ def impact(
             with np.errstate(invalid="ignore", divide="ignore"):
                 share_low, share_high = percentile_interval(drawn[:, :, 1:] / drawn[:, :, :1], level)
         for i, scope in enumerate(cf.scopes):
-            total = np.bincount(codes, weights=avoided[i], minlength=size)
+            total = np.bincount(codes[cf.rows[i]], weights=differences[i], minlength=size)
             with np.errstate(invalid="ignore", divide="ignore"):
                 share = np.where(predicted > 0, total / predicted, np.nan)
             frames.append(
