@@ -1,24 +1,54 @@
-"""The feature catalog: every feature's name, touchpoint, family, one-line meaning and unit.
+"""The feature catalog: every feature's name, touchpoint, family, one-line meaning, unit and role.
 
 Names are `<scope>__<family>`: scope is `session`, `funnel`, `context` or a touchpoint
 (`payment__rage_clicks`, `cart__dwell_s`). The featurizer builds its columns from the
 catalog, so every column it writes has words here; reports and the API read them from it.
+
+The role is the one definition of friction versus exposure (DESIGN.md, principle 9):
+`friction` counts something that went wrong (every signal: errors, rage/dead/error clicks,
+quick backs, loops, ping-pongs, repeated submits, slow loads, stalls, searches without
+results, funnel regressions), so a session without it has a count of 0; `exposure` is the
+shape and context of the journey (visits, dwell, events, exit, hour, platform...). Monotone
+constraints, drivers and counterfactual impact all read it through `is_friction`, which
+falls back to the family rule for catalogs saved before roles existed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 
-from features.signals import Signal, SignalsConfig
+from features.signals import SIGNAL_NAMES, Signal, SignalsConfig
 
-__all__ = ["Catalog", "CatalogEntry", "build_catalog", "touchpoint_families"]
+__all__ = [
+    "EXPOSURE",
+    "FRICTION",
+    "FRICTION_FAMILIES",
+    "SESSION_TOTALS",
+    "Catalog",
+    "CatalogEntry",
+    "Role",
+    "build_catalog",
+    "friction_features",
+    "is_friction",
+    "total_of",
+    "touchpoint_families",
+]
 
 FLOAT = "float64"
 CATEGORY = "category"
 _COUNT = "count"
+Role = Literal["friction", "exposure"]
+FRICTION: Role = "friction"
+EXPOSURE: Role = "exposure"
+# The families whose features are friction: every signal's per-touchpoint count (`stalls` is
+# also session-wide) and the session's funnel regressions (family `regressions`).
+FRICTION_FAMILIES: frozenset[str] = frozenset(SIGNAL_NAMES) | {"regressions"}
+# Session-wide friction totals -> the per-touchpoint family each one sums (the featurizer's sums).
+SESSION_TOTALS: Mapping[str, str] = {"session__stalls": "stalls", "funnel__regressions": "funnel_regressions"}
+_SEPARATOR = "__"
 
 # (family, unit, meaning); the featurizer fills each one.
 _SESSION: tuple[tuple[str, str, str], ...] = (
@@ -49,6 +79,9 @@ class CatalogEntry:
     meaning: str
     unit: str
     dtype: str = FLOAT
+    role: Role = EXPOSURE
+    # For a session-wide friction total: the per-touchpoint family it sums (`SESSION_TOTALS`).
+    total_of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +123,36 @@ class Catalog:
         return [asdict(entry) for entry in self.entries]
 
 
+def _family(name: str, entry: Mapping[str, Any] | None) -> str | None:
+    if entry is not None and entry.get("family"):
+        return str(entry["family"])
+    scope, separator, family = name.rpartition(_SEPARATOR)
+    return family if separator and scope else None
+
+
+def is_friction(name: str, entry: Mapping[str, Any] | None = None) -> bool:
+    """True for a friction feature. `entry`: its catalog record when known; its `role` decides,
+    and a record without one (saved before roles) or no record goes by the family rule."""
+    if entry is not None and entry.get("role") in (FRICTION, EXPOSURE):
+        return bool(entry["role"] == FRICTION)
+    if entry is not None and entry.get("dtype") == CATEGORY:
+        return False
+    return _family(name, entry) in FRICTION_FAMILIES
+
+
+def total_of(name: str, entry: Mapping[str, Any] | None = None) -> str | None:
+    """The per-touchpoint family a session-wide friction total sums, else None."""
+    if entry is not None and "total_of" in entry:
+        found = entry["total_of"]
+        return None if found is None else str(found)
+    return SESSION_TOTALS.get(name)
+
+
+def friction_features(names: Iterable[str], catalog: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The friction features among `names`, in their order (`catalog`: records by name)."""
+    return [name for name in names if is_friction(name, catalog.get(name))]
+
+
 def touchpoint_families(signals: Sequence[Signal], in_funnel: bool) -> tuple[str, ...]:
     """The per-touchpoint families, in column order; regressions only leave funnel stages."""
     names = [family for family, _, _ in _TOUCHPOINT]
@@ -113,7 +176,13 @@ def build_catalog(
     if "stalls" in enabled:
         entries.append(
             CatalogEntry(
-                "session__stalls", None, "stalls", f"pauses of over {config.stall_s:g} s mid-session", _COUNT
+                "session__stalls",
+                None,
+                "stalls",
+                f"pauses of over {config.stall_s:g} s mid-session",
+                _COUNT,
+                role=FRICTION,
+                total_of=SESSION_TOTALS["session__stalls"],
             )
         )
     entries.append(
@@ -128,16 +197,24 @@ def build_catalog(
     if "funnel_regressions" in enabled:
         entries.append(
             CatalogEntry(
-                "funnel__regressions", None, "regressions", "moves back to an earlier funnel stage", _COUNT
+                "funnel__regressions",
+                None,
+                "regressions",
+                "moves back to an earlier funnel stage",
+                _COUNT,
+                role=FRICTION,
+                total_of=SESSION_TOTALS["funnel__regressions"],
             )
         )
-    texts = {family: (unit, meaning) for family, unit, meaning in _TOUCHPOINT}
-    texts |= {s.name: (_COUNT, s.meaning) for s in signals}
+    texts: dict[str, tuple[str, str, Role]] = {
+        family: (unit, meaning, EXPOSURE) for family, unit, meaning in _TOUCHPOINT
+    }
+    texts |= {s.name: (_COUNT, s.meaning, FRICTION) for s in signals}
     for touchpoint in touchpoints:
         for family in touchpoint_families(signals, touchpoint in funnel):
-            unit, meaning = texts[family]
+            unit, meaning, role = texts[family]
             text = meaning.format(touchpoint=touchpoint, **thresholds)
-            entries.append(CatalogEntry(f"{touchpoint}__{family}", touchpoint, family, text, unit))
+            entries.append(CatalogEntry(f"{touchpoint}__{family}", touchpoint, family, text, unit, role=role))
     entries += [
         CatalogEntry(
             f"context__{name}", None, name, f"the session's `{name}` (first value seen)", CATEGORY, CATEGORY

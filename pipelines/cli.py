@@ -280,6 +280,32 @@ def report(
 
 @app.command()
 @user_errors
+def whatif(
+    model: ModelOpt,
+    features: FeaturesOpt,
+    scope: Annotated[
+        str,
+        typer.Option(
+            "--scope", help="TOUCHPOINT, FAMILY or TOUCHPOINT,FAMILY: the friction to remove (payment,errors)"
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the tables", file_okay=False)],
+    draws: Annotated[
+        int, typer.Option("--draws", min=0, help="Bootstrap draws over sessions for the 95 % interval")
+    ] = 1_000,
+) -> None:
+    """Dissatisfied sessions avoided if a scope's friction were removed, per day and segment too."""
+    from pipelines.targets import check_targets
+    from pipelines.whatif import run_whatif
+
+    check_targets({"--out": out}, {"--features": features}, folders=True)
+    pending: list[str] = []
+    run_whatif(model, features, scope, out, draws=draws, verifier=_verifier(pending))
+    _warn("whatif", pending)
+
+
+@app.command()
+@user_errors
 def score(
     model: ModelOpt,
     out: Annotated[Path, typer.Option("--out", help="SCORES.parquet", dir_okay=False)],

@@ -8,6 +8,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from pipelines.ingest import default_quarantine_path, load_events
 from pipelines.writers import scratch_folder
 from training.data import read_feature_table
 
-__all__ = ["REPORT_ARTIFACT", "ReportOutcome", "log_report", "run_report", "write_report"]
+__all__ = ["REPORT_ARTIFACT", "ReportOutcome", "log_report", "replace_folder", "run_report", "write_report"]
 
 REPORT_ARTIFACT = "report"
 
@@ -57,11 +58,18 @@ def write_report(report: Report, out: Path) -> Path:
     """Write the folder beside `out`, then rename it into place (an old report is replaced whole)."""
     out = Path(out)
     _check_target(out)
+    return replace_folder(out, lambda staging: write_report_files(report, staging))
+
+
+def replace_folder(out: Path, fill: Callable[[Path], object]) -> Path:
+    """`fill` a new folder beside `out`, then rename it into place: an old `out` is replaced
+    whole, and kept as it was if anything fails."""
+    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = scratch_folder(out)  # named for this process: a killed run's is removed by the next
     retired = None
     try:
-        write_report_files(report, staging)
+        fill(staging)
         if out.exists():
             retired = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
             os.replace(out, retired / out.name)

@@ -6,8 +6,9 @@ at risk; left free, the trees learn small dips from noise (a 2nd payment error l
 risk by a point or two), which an app acting on the risk must not see. Shape features
 (visits, dwell, duration, hour, pace, context) stay free: more of them can mean either.
 
-The family comes from the feature catalog when the manifest carries it, else from the
-featurizer's naming, `<scope>__<family>` (`payment__errors`, `funnel__regressions`).
+Which features are friction is the catalog's marking (`features.catalog.is_friction`: the
+entry's role; for models saved before roles, the family from the catalog or the featurizer's
+naming, `<scope>__<family>`).
 """
 
 from __future__ import annotations
@@ -15,27 +16,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from features.signals import SIGNAL_NAMES
+from features.catalog import FRICTION_FAMILIES, is_friction
 from models.manifest import FeatureManifest
 
 __all__ = ["FRICTION_FAMILIES", "friction_counts", "is_friction_count", "monotone_constraints"]
 
-# Every signal's per-touchpoint count (`stalls` is also session-wide) and the session's
-# funnel regressions (the catalog's family `regressions`, the sum of `funnel_regressions`).
-FRICTION_FAMILIES: frozenset[str] = frozenset(SIGNAL_NAMES) | {"regressions"}
-_SEPARATOR = "__"
-
-
-def _family(name: str, entry: Mapping[str, Any] | None) -> str | None:
-    if entry is not None and entry.get("family"):
-        return str(entry["family"])
-    scope, separator, family = name.rpartition(_SEPARATOR)
-    return family if separator and scope else None
-
 
 def is_friction_count(name: str, entry: Mapping[str, Any] | None = None) -> bool:
     """True for a count of friction (`entry`: its catalog record, when known)."""
-    return _family(name, entry) in FRICTION_FAMILIES
+    return is_friction(name, entry)
 
 
 def friction_counts(manifest: FeatureManifest) -> list[str]:

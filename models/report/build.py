@@ -38,9 +38,10 @@ class Report:
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     def top_moments(self, k: int = 3) -> list[str]:
-        """The `k` most harmful touchpoints; one whose impact is zero (or lowers risk) is none."""
+        """The `k` touchpoints whose fix would spare the most dissatisfied sessions; one that
+        would spare none is no moment of truth."""
         moments = self.tables["moments"]
-        return [str(t) for t in moments.loc[moments["total_impact"] > 0, "touchpoint"].head(k)]
+        return [str(t) for t in moments.loc[moments["avoided"] > 0, "touchpoint"].head(k)]
 
 
 def funnel_of(model: FrictionModel) -> list[str]:
@@ -128,7 +129,7 @@ def build_report(
     scored = score_all(model, features, config)
     funnel = funnel_of(model)
     groups = tables.segment_columns(features)
-    moments = tables.moments(scored)
+    moments, by_day, by_segment = tables.fix_lists(model, features, scored, groups, config)
     trend, incidents = tables.trend_and_incidents(scored, groups, config)
     riskiest, drivers = tables.riskiest(model, features, scored, config)
     journey, timelines = _journey(model, features, scored, events, funnel, riskiest, config)
@@ -137,6 +138,8 @@ def build_report(
         "quality": tables.quality(model),
         "drift": tables.drift(model),
         "moments": moments,
+        "impact_by_day": by_day,
+        "impact_by_segment": by_segment,
         "moment_signals": tables.moment_signals(model, scored),
         "journey_nodes": journey.nodes,
         "journey_edges": journey.edges,

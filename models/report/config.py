@@ -20,6 +20,8 @@ class ReportConfig(BaseModel):
     riskiest_sessions: int = Field(default=8, ge=1)
     drivers_per_session: int = Field(default=8, ge=1)
     families_per_touchpoint: int = Field(default=3, ge=1)
+    # Bootstrap draws over sessions for the fix lists' 95 % intervals (0: no interval).
+    impact_draws: int = Field(default=400, ge=0)
     # Incident rule (models.report.incidents): a day is flagged at a touchpoint when its mean
     # contribution sits more than `incident_z` robust standard deviations above that
     # touchpoint's median day, with at least `incident_min_sessions` sessions that day; or when

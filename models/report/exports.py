@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,11 @@ import pandas as pd
 from models.report.build import Report
 from models.report.html import render_html
 
-__all__ = ["HTML_FILE", "TABLES_DIR", "spreadsheet_safe", "write_report_files"]
+__all__ = ["HTML_FILE", "INDEX_FILE", "TABLES_DIR", "spreadsheet_safe", "write_report_files", "write_tables"]
 
 HTML_FILE = "report.html"
 TABLES_DIR = "tables"
+INDEX_FILE = "index.json"
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -54,20 +56,26 @@ def _json(frame: pd.DataFrame) -> str:
     )
 
 
-def write_report_files(report: Report, folder: Path) -> list[Path]:
-    """Write into `folder` (which the caller makes atomic); returns the paths written."""
+def write_tables(tables: Mapping[str, pd.DataFrame], folder: Path) -> list[Path]:
+    """Each table as `<name>.csv` and `<name>.json` in `folder`, and `index.json` naming their
+    rows and columns; returns the paths written."""
     folder.mkdir(parents=True, exist_ok=True)
-    tables = folder / TABLES_DIR
-    tables.mkdir(exist_ok=True)
-    written = [folder / HTML_FILE]
-    written[0].write_text(render_html(report), encoding="utf-8")
+    written = []
     index = {}
-    for name, frame in report.tables.items():
-        csv_path, json_path = tables / f"{name}.csv", tables / f"{name}.json"
+    for name, frame in tables.items():
+        csv_path, json_path = folder / f"{name}.csv", folder / f"{name}.json"
         spreadsheet_safe(frame).to_csv(csv_path, index=False, date_format="%Y-%m-%dT%H:%M:%S%z")
         json_path.write_text(_json(frame) + "\n", encoding="utf-8")
         index[name] = {"rows": len(frame), "columns": [str(c) for c in frame.columns]}
         written += [csv_path, json_path]
-    index_path = tables / "index.json"
+    index_path = folder / INDEX_FILE
     index_path.write_text(json.dumps(index, indent=1) + "\n", encoding="utf-8")
     return [*written, index_path]
+
+
+def write_report_files(report: Report, folder: Path) -> list[Path]:
+    """Write into `folder` (which the caller makes atomic); returns the paths written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    page = folder / HTML_FILE
+    page.write_text(render_html(report), encoding="utf-8")
+    return [page, *write_tables(report.tables, folder / TABLES_DIR)]

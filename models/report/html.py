@@ -212,6 +212,35 @@ def _drift(report: Report) -> str:
     )
 
 
+def _interval(value: Any, low: Any, high: Any, fmt: Cell) -> str:
+    text = fmt(value)
+    if text and not _missing(low) and not _missing(high):
+        text += f" [{fmt(low)}, {fmt(high)}]"
+    return text
+
+
+def _sessions(value: Any) -> str:
+    return "" if _missing(value) else f"{float(value):,.1f}"
+
+
+def _with_intervals(frame: pd.DataFrame) -> pd.DataFrame:
+    """`avoided_shown` and `share_shown`: each figure with its bootstrap interval, as text."""
+    shown = frame.copy()
+    records = frame.to_dict("records")
+    shown["avoided_shown"] = [
+        _interval(r["avoided"], r["avoided_low"], r["avoided_high"], _sessions) for r in records
+    ]
+    shown["share_shown"] = [_interval(r["share"], r["share_low"], r["share_high"], _pct) for r in records]
+    return shown
+
+
+_FIX_COLUMNS: tuple[tuple[str, str, Cell | None], ...] = (
+    ("sessions_with_friction", "sessions with friction", _num),
+    ("avoided_shown", "dissatisfied sessions avoided [95 % interval]", None),
+    ("share_shown", "share of predicted dissatisfaction", None),
+)
+
+
 def _moments(report: Report) -> str:
     signals = report.tables["moment_signals"]
     top = report.config.families_per_touchpoint
@@ -222,26 +251,41 @@ def _moments(report: Report) -> str:
         )
         for t, rows in signals.groupby("touchpoint", sort=False)
     }
-    frame = report.tables["moments"].copy()
+    frame = _with_intervals(report.tables["moments"])
     frame["signals"] = [behind.get(str(t), "") for t in frame["touchpoint"]]
-    table = _table(
+    fixes = _table(
         frame,
         [
             ("rank", "#", _num),
             ("touchpoint", "touchpoint", None),
-            ("sessions_affected", "sessions affected", _num),
-            ("share_affected", "share", _pct),
+            ("top_signal", "top friction signal there", None),
+            *_FIX_COLUMNS,
+        ],
+    )
+    why = _table(
+        frame,
+        [
+            ("touchpoint", "touchpoint", None),
+            ("sessions_affected", "sessions that visited it", _num),
             ("mean_contribution", "mean contribution", _signed),
-            ("total_impact", "total impact", _signed),
+            ("shap_total", "summed over them", _signed),
             ("signals", "signals behind it (mean per visit)", _markup),
         ],
     )
     return (
-        '<section id="moments"><h2>Moments of truth</h2>'
-        '<p class="note">Touchpoints ranked by total impact = sessions that visited it x their mean '
-        "contribution to the dissatisfaction log-odds (TreeSHAP, summed over the touchpoint's features). "
-        "Positive raises risk; negative lowers it.</p>"
-        f"{table}{_img(report.figures['impact'], 'total impact per touchpoint')}</section>"
+        '<section id="moments"><h2>Moments of truth: the fix list</h2>'
+        '<p class="note">Each touchpoint\'s friction (errors, rage clicks, slow loads, loops...; the '
+        "feature catalog marks which features are friction) removed from every session that met it, "
+        "its visits and the rest of the journey kept: the calibrated risk drops, and the drop summed "
+        "over sessions is the expected number of dissatisfied sessions avoided; its share of all "
+        "predicted dissatisfaction beside it. Intervals: bootstrap over sessions. The top signal is "
+        "the friction whose removal alone spares the most there.</p>"
+        f"{fixes}{_img(report.figures['impact'], 'dissatisfied sessions avoided per touchpoint')}"
+        "<h3>Why: the SHAP view</h3>"
+        '<p class="note">Contribution of each touchpoint\'s features (friction and exposure) to the '
+        "dissatisfaction log-odds (TreeSHAP), over the sessions that visited it. Positive raises "
+        "risk; negative lowers it.</p>"
+        f"{why}</section>"
     )
 
 
@@ -310,7 +354,36 @@ def _trend(report: Report) -> str:
     return (
         '<section id="trend"><h2>Trend and incidents</h2>'
         f"{_img(report.figures['trend'], 'daily contribution per touchpoint')}"
-        f'<p class="note">{_e(rule)}</p><h3 class="flag">Flagged days</h3>{found}</section>'
+        f'<p class="note">{_e(rule)}</p><h3 class="flag">Flagged days</h3>{found}'
+        f"{_day_fixes(report)}</section>"
+    )
+
+
+def _day_fixes(report: Report) -> str:
+    """What fixing the touchpoint would have spared on each flagged day (`impact_by_day`)."""
+    incidents = report.tables["incidents"]
+    if incidents.empty:
+        return ""
+    days = report.tables["impact_by_day"]
+    flagged = incidents[["day", "touchpoint"]].drop_duplicates()
+    rows = days.merge(flagged, on=["day", "touchpoint"], how="inner")
+    if rows.empty:
+        return ""
+    table = _table(
+        _with_intervals(rows),
+        [
+            ("day", "day", _day),
+            ("touchpoint", "touchpoint", None),
+            ("sessions", "sessions that day", _num),
+            *_FIX_COLUMNS,
+        ],
+    )
+    return (
+        "<h3>Fix list on the flagged days</h3>"
+        '<p class="note">The touchpoint\'s friction removed on that day only; the share is of that '
+        "day's predicted dissatisfaction. Every day and touchpoint is in "
+        "<code>tables/impact_by_day</code>.</p>"
+        f"{table}"
     )
 
 
@@ -328,7 +401,32 @@ def _segments(report: Report) -> str:
             ("top_touchpoint_contribution", "its mean contribution", _signed),
         ],
     )
-    return f'<section id="segments"><h2>Segments</h2>{table}</section>'
+    return f'<section id="segments"><h2>Segments</h2>{table}{_segment_fixes(report)}</section>'
+
+
+def _segment_fixes(report: Report) -> str:
+    """The first fix of each segment value: the touchpoint whose friction costs it the most."""
+    found = report.tables["impact_by_segment"]
+    if found.empty:
+        return ""
+    first = found.sort_values("avoided", ascending=False, kind="stable").drop_duplicates(["segment", "value"])
+    first = first.sort_values(["segment", "value"], kind="stable")
+    table = _table(
+        _with_intervals(first),
+        [
+            ("segment", "segment", None),
+            ("value", "value", None),
+            ("sessions", "sessions", _num),
+            ("touchpoint", "first fix", None),
+            *_FIX_COLUMNS,
+        ],
+    )
+    return (
+        "<h3>Fix list per segment</h3>"
+        '<p class="note">The share is of the segment\'s own predicted dissatisfaction. Every touchpoint '
+        "of every segment is in <code>tables/impact_by_segment</code>.</p>"
+        f"{table}"
+    )
 
 
 def _session(report: Report, record: dict[Hashable, Any]) -> str:
@@ -376,7 +474,7 @@ def _riskiest(report: Report) -> str:
 
 SECTIONS = (
     ("headline", "Headline"),
-    ("moments", "Moments of truth"),
+    ("moments", "Fix list"),
     ("journey", "Journey map"),
     ("shap", "SHAP"),
     ("trend", "Trend and incidents"),

@@ -4,7 +4,11 @@ headline          what was scored: sessions, period, predicted and observed rate
 quality           the model's holdout metrics next to its baselines, with 95 % intervals and the
                   backtests' mean and sd (from the artifact)
 drift             label rate and risk per calendar week, training range vs holdout (from the artifact)
-moments           touchpoints ranked by total impact = sessions affected x mean contribution
+moments           the fix list: touchpoints ranked by the dissatisfied sessions that removing their
+                  friction would spare (models.impact) [95 % interval], with their top friction
+                  signal; beside it the SHAP view (sessions affected x mean contribution)
+impact_by_day     the same per day and touchpoint (the incident view)
+impact_by_segment the same per segment value (platform, channel, new/returning...) and touchpoint
 moment_signals    each touchpoint's contribution split by signal family (the "why")
 trend             mean contribution per touchpoint per day, with the incident rule's z and flag
 incidents         the flagged days, with the segment value the rise concentrates in
@@ -15,7 +19,7 @@ drivers           their drivers (waterfall rows), words from the feature catalog
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,14 +27,18 @@ import pandas as pd
 
 from models.artifact import FrictionModel
 from models.explain import family_of, scope_of, top_drivers
+from models.impact import Scope, counterfactual, friction_map, impact
 from models.report.config import ReportConfig
 from models.report.incidents import daily_contributions, flag_days, where_concentrated
 from models.report.scoring import Scored
 
 __all__ = [
+    "IMPACT_SHOWN",
     "QUALITY_METRICS",
     "drift",
+    "fix_lists",
     "headline",
+    "impact_views",
     "moment_signals",
     "moments",
     "quality",
@@ -112,10 +120,25 @@ def drift(model: FrictionModel) -> pd.DataFrame:
     return pd.DataFrame(weekly).reindex(columns=columns)
 
 
+# The impact figures every fix list shows (models.impact.impact's columns).
+IMPACT_SHOWN: tuple[str, ...] = (
+    "sessions",
+    "sessions_with_friction",
+    "predicted_dissatisfied",
+    "avoided",
+    "avoided_low",
+    "avoided_high",
+    "share",
+    "share_low",
+    "share_high",
+)
+DAY = "day"
+
+
 def moments(scored: Scored) -> pd.DataFrame:
-    """One row per touchpoint: sessions that visited it (affected), their mean contribution,
-    total impact (affected x mean = the sum over them, signed), mean |contribution| over all
-    sessions; ranked by total impact, most harmful first."""
+    """The SHAP view, one row per touchpoint: sessions that visited it (affected), their mean
+    contribution, `shap_total` (affected x mean = the sum over them, signed), mean |contribution|
+    over all sessions; most harmful first."""
     rows = []
     n = max(len(scored.sessions), 1)
     for touchpoint in scored.touchpoints:
@@ -129,13 +152,71 @@ def moments(scored: Scored) -> pd.DataFrame:
                 "sessions_affected": count,
                 "share_affected": count / n,
                 "mean_contribution": total / count if count else 0.0,
-                "total_impact": total,
+                "shap_total": total,
                 "mean_abs_contribution": float(np.abs(contribution).mean()) if len(contribution) else 0.0,
             }
         )
-    frame = pd.DataFrame(rows).sort_values("total_impact", ascending=False, kind="stable")
+    frame = pd.DataFrame(rows).sort_values("shap_total", ascending=False, kind="stable")
     frame.insert(0, "rank", np.arange(1, len(frame) + 1))
     return frame.reset_index(drop=True)
+
+
+def impact_views(
+    model: FrictionModel,
+    features: pd.DataFrame,
+    scopes: Sequence[Scope],
+    session_start: pd.Series,
+    groups: pd.DataFrame,
+    risk: np.ndarray | None = None,
+    draws: int = 1_000,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Each scope's impact (`models.impact.impact`) over all sessions, per day and scope, and per
+    segment value and scope (rows where some session had the friction); one bootstrap for all."""
+    by = pd.concat([session_start.dt.floor("D").rename(DAY), groups], axis=1)
+    table = impact(counterfactual(model, features, scopes, risk=risk), by, draws=draws, seed=seed)
+    overall = table[table["group"] == "all"].drop(columns=["group", "value"]).reset_index(drop=True)
+    per_group = table[(table["group"] != "all") & (table["sessions_with_friction"] > 0)]
+    day = per_group[per_group["group"] == DAY].rename(columns={"value": DAY})
+    segment = per_group[per_group["group"] != DAY].rename(columns={"group": "segment"})
+    day_table = day[[DAY, "scope", "touchpoint", "family", *IMPACT_SHOWN]].reset_index(drop=True)
+    segment_table = segment[["segment", "value", "scope", "touchpoint", "family", *IMPACT_SHOWN]]
+    segment_table = segment_table.reset_index(drop=True).astype({"value": "str"})
+    return overall, day_table.astype({DAY: by[DAY].dtype}), segment_table
+
+
+def fix_lists(
+    model: FrictionModel, features: pd.DataFrame, scored: Scored, groups: pd.DataFrame, config: ReportConfig
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The fix list (`moments`), and the same per day and per segment value.
+
+    Each touchpoint's impact removes all its friction; its top signal is the friction family
+    whose removal alone spares the most there. Intervals: `config.impact_draws` bootstrap
+    draws over sessions, shared by all three tables."""
+    shap = moments(scored).drop(columns="rank")
+    found = friction_map(model)
+    touchpoints = [t for t in scored.touchpoints if t in set(found.touchpoints)]
+    risk = scored.sessions["risk"].to_numpy()
+    overall, by_day, by_segment = impact_views(
+        model,
+        features,
+        [Scope(t) for t in touchpoints],
+        scored.sessions["session_start"],
+        groups,
+        risk=risk,
+        draws=config.impact_draws,
+        seed=config.seed,
+    )
+    pairs = impact(counterfactual(model, features, found.pairs(), risk=risk), draws=0)
+    top = pairs[pairs["avoided"] > 0].drop_duplicates("touchpoint").set_index("touchpoint")
+    fixes = shap.merge(overall.set_index("touchpoint")[list(IMPACT_SHOWN)], on="touchpoint", how="left")
+    filled = ["sessions_with_friction", "avoided", "share"]
+    fixes[filled] = fixes[filled].fillna(0)
+    fixes.insert(1, "top_signal", fixes["touchpoint"].map(top["family"]).astype("str"))
+    fixes.insert(2, "top_signal_avoided", fixes["touchpoint"].map(top["avoided"]).fillna(0.0))
+    fixes = fixes.sort_values("avoided", ascending=False, kind="stable").reset_index(drop=True)
+    fixes.insert(0, "rank", np.arange(1, len(fixes) + 1))
+    return fixes, by_day.drop(columns=["scope", "family"]), by_segment.drop(columns=["scope", "family"])
 
 
 def moment_signals(model: FrictionModel, scored: Scored) -> pd.DataFrame:

@@ -21,6 +21,11 @@ events, at the touchpoint named below, so p is a function of per-session feature
     checkout_loop       a return from shipping to cart: half the weight at cart, half at shipping
     abandonment         reached the cart, no purchase: 1 at the exit touchpoint (cart/shipping/payment),
                         weighted by how far the customer got (ABANDONMENT_WEIGHTS)
+
+Every kind but abandonment is friction, as the feature catalog marks its signals; abandonment
+is where the journey ended, which the catalog marks exposure (`<touchpoint>__exit`), so a
+counterfactual that removes a touchpoint's friction keeps it. `truth.parquet` holds both:
+`contrib_<tp>` (every kind) and `friction_<tp>` (the friction kinds only).
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ __all__ = [
     "ABANDONMENT_WEIGHTS",
     "BASE",
     "CONTEXT_WEIGHTS",
+    "EXPOSURE_KINDS",
     "KINDS",
     "PAYMENT_ERROR_WEIGHT",
     "WEIGHTS",
@@ -64,6 +70,8 @@ KINDS: tuple[str, ...] = (
     "checkout_loop",
     "abandonment",
 )
+# The kinds that are not friction (see the module docstring).
+EXPOSURE_KINDS: frozenset[str] = frozenset({"abandonment"})
 # Log-odds added by the first occurrence of each kind at a touchpoint.
 WEIGHTS = MappingProxyType(
     {

@@ -33,7 +33,14 @@ from pipelines.simulator.profiles import DEFAULT_PROFILE, Profile, profile_named
 from pipelines.simulator.segments import FloatArray, IntArray
 from pipelines.simulator.sessions import Sessions, draw_sessions
 from pipelines.simulator.steps import draw_steps, friction_counts
-from pipelines.simulator.truth import BASE, KINDS, context_contribution, sigmoid, touchpoint_contributions
+from pipelines.simulator.truth import (
+    BASE,
+    EXPOSURE_KINDS,
+    KINDS,
+    context_contribution,
+    sigmoid,
+    touchpoint_contributions,
+)
 from pipelines.simulator.vocabulary import (
     CHANNELS,
     CLICK,
@@ -125,6 +132,10 @@ def simulate(
     steps = draw_steps(rng, sessions, shop.core_columns)
     counts = friction_counts(sessions, steps)
     contrib = touchpoint_contributions(np.stack([counts[k] for k in KINDS]), shop.payment_error_weight)
+    friction = touchpoint_contributions(
+        np.stack([np.zeros_like(counts[k]) if k in EXPOSURE_KINDS else counts[k] for k in KINDS]),
+        shop.payment_error_weight,
+    )
     context = context_contribution(sessions.platform, sessions.channel, sessions.customer_type)
     base = _base(sessions.start_us, shop)
     logit = base + contrib.sum(axis=1) + context
@@ -161,7 +172,9 @@ def simulate(
         "customer_type": _categorical(sessions.customer_type[arrays.session], CUSTOMER_TYPES),
     }
     events = pd.DataFrame(columns, copy=False)
-    truth = _truth(sessions, counts, contrib, context, base, logit, p_true, y, session_ids, user_ids)
+    truth = _truth(
+        sessions, counts, contrib, friction, context, base, logit, p_true, y, session_ids, user_ids
+    )
     surveys = _surveys(rng, sessions, y, end_us, session_ids, user_ids)
     return World(
         events=events,
@@ -235,6 +248,7 @@ def _truth(
     sessions: Sessions,
     counts: dict[str, IntArray],
     contrib: npt.NDArray[np.float64],
+    friction: npt.NDArray[np.float64],
     context: npt.NDArray[np.float64],
     base: npt.NDArray[np.float64],
     logit: npt.NDArray[np.float64],
@@ -252,6 +266,7 @@ def _truth(
     }
     columns |= {f"contrib_{tp}": contrib[:, i] for i, tp in enumerate(TOUCHPOINTS)}
     columns["contrib_context"] = context
+    columns |= {f"friction_{tp}": friction[:, i] for i, tp in enumerate(TOUCHPOINTS)}
     columns["incident"] = sessions.incident
     columns["y"] = y.astype(np.int8)
     for name, (kind, at) in _COUNT_COLUMNS.items():

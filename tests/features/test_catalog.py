@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import pandas as pd
 import pytest
 
-from features.catalog import build_catalog
+from features.catalog import build_catalog, is_friction, total_of
 from features.featurize import Featurizer
 from features.signals import SIGNALS, SignalsConfig
 from features.taxonomy import load_taxonomy
@@ -71,3 +73,33 @@ def test_the_catalog_is_the_frame_columns() -> None:
 def test_unknown_feature_name_is_a_clear_key_error() -> None:
     with pytest.raises(KeyError, match="no feature named 'payment__rage' in the catalog"):
         Featurizer().catalog(ALL_COLUMNS)["payment__rage"]
+
+
+def test_every_feature_is_marked_friction_or_exposure() -> None:
+    catalog = Featurizer().catalog([*ALL_COLUMNS, "platform"])
+    friction = {e.name for e in catalog if e.role == "friction"}
+    assert {e.role for e in catalog} == {"friction", "exposure"}
+    assert {
+        "payment__errors",
+        "cart__rage_clicks",
+        "search__no_result_searches",
+        "product__quick_backs",
+    } <= friction
+    assert {"session__stalls", "funnel__regressions", "shipping__funnel_regressions"} <= friction
+    exposure = {"payment__visits", "payment__dwell_s", "payment__exit", "payment__revisits", "session__hour"}
+    assert not exposure & friction
+    assert not {e.name for e in catalog.categorical} & friction
+    assert {e.family for e in catalog if e.touchpoint and e.role == "friction"} == {s.name for s in SIGNALS}
+    totals = {e.name: e.total_of for e in catalog if e.total_of}
+    assert totals == {"session__stalls": "stalls", "funnel__regressions": "funnel_regressions"}
+
+
+def test_records_saved_before_roles_fall_back_to_the_family_rule() -> None:
+    catalog = Featurizer().catalog([*ALL_COLUMNS, "platform"])
+    for entry in catalog:
+        record = {k: v for k, v in asdict(entry).items() if k not in {"role", "total_of"}}
+        assert is_friction(entry.name, record) == (entry.role == "friction"), entry.name
+        assert is_friction(entry.name) == (entry.role == "friction"), entry.name  # no record at all
+        assert total_of(entry.name, record) == entry.total_of, entry.name
+    # The marking, when present, decides over the family.
+    assert not is_friction("payment__errors", {"family": "errors", "role": "exposure"})

@@ -15,6 +15,7 @@ from features.errors import FrictionError, SchemaError
 from features.featurize import Featurizer
 from models.artifact import BASE_VALUE
 from models.explain import by_touchpoint
+from models.impact import Scope, counterfactual, friction_map
 from models.report import HTML_FILE, TABLES_DIR, Report, ReportConfig, build_report, write_report_files
 from models.report.html import CSS, SECTIONS, content_security_policy, render_html
 from models.report.incidents import daily_contributions, flag_days
@@ -32,6 +33,8 @@ EXPORTED = (
     "quality",
     "drift",
     "moments",
+    "impact_by_day",
+    "impact_by_segment",
     "moment_signals",
     "journey_nodes",
     "journey_edges",
@@ -124,7 +127,8 @@ def test_page_renders_in_chromium_offline_with_the_script_as_text(written: Path)
     assert seen.dialogs == []
     assert seen.scripts == 0
     assert XSS in seen.text  # shown as text: in the timelines (event) and the segments (platform)
-    assert "Moments of truth" in seen.text
+    assert "Moments of truth: the fix list" in seen.text
+    assert "dissatisfied sessions avoided [95 % interval]" in seen.text
     assert "Riskiest sessions" in seen.text
     assert shot.stat().st_size > 10_000
 
@@ -141,16 +145,47 @@ def test_scopes_add_up_to_the_raw_score_on_every_session(
     np.testing.assert_allclose(scored.sessions["risk"], model.predict_proba(world.table), atol=1e-12)
 
 
-def test_moments_rank_touchpoints_by_total_impact_over_their_visitors(
+def test_moments_are_a_fix_list_ranked_by_the_sessions_a_fix_would_spare(
+    world: SmallWorld, world_model: TrainedWorld, plain: Report
+) -> None:
+    model = world_model.model
+    moments = plain.tables["moments"].set_index("touchpoint")
+    assert moments["avoided"].is_monotonic_decreasing
+    assert moments["rank"].tolist() == list(range(1, len(moments) + 1))
+    touchpoints = friction_map(model).touchpoints
+    cf = counterfactual(model, world.table, [Scope(t) for t in touchpoints])
+    for i, touchpoint in enumerate(touchpoints):
+        row = moments.loc[touchpoint]
+        assert row["avoided"] == pytest.approx(cf.avoided(i).sum(), rel=1e-9, abs=1e-9)
+        assert row["sessions_with_friction"] == len(cf.rows[i])
+        if row["avoided"] > 1:
+            assert row["avoided_low"] < row["avoided"] < row["avoided_high"]
+    # The top signal is the friction family whose removal alone spares the most there.
+    payment = moments.loc["payment"]
+    pairs = friction_map(model).pairs()
+    at_payment = [s for s in pairs if s.touchpoint == "payment"]
+    alone = counterfactual(model, world.table, at_payment)
+    best = max(range(len(at_payment)), key=lambda i: alone.avoided(i).sum())
+    assert payment["top_signal"] == at_payment[best].family
+    assert payment["top_signal_avoided"] == pytest.approx(alone.avoided(best).sum(), rel=1e-9)
+    assert payment["top_signal_avoided"] <= payment["avoided"] + 1e-9
+    # Per day and per segment value, the same figures add up to the fix list's.
+    for name, key in (("impact_by_day", "touchpoint"), ("impact_by_segment", "touchpoint")):
+        table = plain.tables[name]
+        if name == "impact_by_segment":
+            table = table[table["segment"] == "platform"]
+        summed = table.groupby(key)["avoided"].sum()
+        np.testing.assert_allclose(summed, moments.loc[summed.index, "avoided"], rtol=1e-9, atol=1e-9)
+
+
+def test_the_shap_view_stays_beside_the_fix_list(
     world: SmallWorld, world_model: TrainedWorld, plain: Report
 ) -> None:
     model = world_model.model
     report = plain
     moments = report.tables["moments"]
-    assert moments["total_impact"].is_monotonic_decreasing
-    assert moments["rank"].tolist() == list(range(1, len(moments) + 1))
     np.testing.assert_allclose(
-        moments["total_impact"], moments["sessions_affected"] * moments["mean_contribution"], rtol=1e-9
+        moments["shap_total"], moments["sessions_affected"] * moments["mean_contribution"], rtol=1e-9
     )
     # Same numbers as summing models.explain's per-touchpoint contributions over all sessions at once.
     contributions = model.contributions(world.table)
@@ -158,10 +193,10 @@ def test_moments_rank_touchpoints_by_total_impact_over_their_visitors(
     for row in moments.itertuples():
         visited = world.table[f"{row.touchpoint}__visits"].to_numpy() > 0
         assert row.sessions_affected == visited.sum()
-        assert row.total_impact == pytest.approx(per_touchpoint[row.touchpoint][visited].sum(), abs=1e-9)
-    # The families behind each touchpoint add up to its total impact.
+        assert row.shap_total == pytest.approx(per_touchpoint[row.touchpoint][visited].sum(), abs=1e-9)
+    # The families behind each touchpoint add up to its SHAP total.
     signals = report.tables["moment_signals"].groupby("touchpoint")["total_contribution"].sum()
-    np.testing.assert_allclose(signals[moments["touchpoint"]], moments["total_impact"], atol=1e-9)
+    np.testing.assert_allclose(signals[moments["touchpoint"]], moments["shap_total"], atol=1e-9)
     assert contributions[BASE_VALUE].iloc[0] == pytest.approx(
         float(report.tables["headline"].set_index("measure").loc["base_value_log_odds", "value"])
     )
@@ -300,7 +335,7 @@ def test_waterfall_walks_from_the_base_to_the_raw_score_and_escapes_labels() -> 
 
 def test_a_touchpoint_without_impact_is_never_a_top_moment() -> None:
     moments = pd.DataFrame(
-        {"touchpoint": ["payment", "home", "search", "catalog"], "total_impact": [2.5, 0.0, 0.0, -0.4]}
+        {"touchpoint": ["payment", "home", "search", "catalog"], "avoided": [2.5, 0.0, 0.0, -0.4]}
     )
     report = Report(
         tables={"moments": moments},

@@ -21,7 +21,7 @@ from pipelines.simulator import INCIDENT, KINDS, START, TOUCHPOINTS, World, simu
 from pipelines.simulator.events import build_events
 from pipelines.simulator.sessions import draw_sessions
 from pipelines.simulator.steps import draw_steps
-from pipelines.simulator.truth import sigmoid, touchpoint_contributions, weight_matrix
+from pipelines.simulator.truth import EXPOSURE_KINDS, sigmoid, touchpoint_contributions, weight_matrix
 from pipelines.simulator.vocabulary import EVENTS
 
 SEED = 7
@@ -295,6 +295,12 @@ def test_truth_is_what_the_rules_find_in_the_raw_events(world: World, journey: p
     contrib = touchpoint_contributions(np.stack([found[k] for k in KINDS]))
     expected = world.truth[[f"contrib_{tp}" for tp in TOUCHPOINTS]].to_numpy()
     np.testing.assert_allclose(contrib, expected, rtol=0, atol=1e-9)
+    # The friction part: every kind but abandonment, which the catalog books as exposure (exit).
+    friction = touchpoint_contributions(np.stack([found[k] * (k != "abandonment") for k in KINDS]))
+    booked = world.truth[[f"friction_{tp}" for tp in TOUCHPOINTS]].to_numpy()
+    np.testing.assert_allclose(friction, booked, rtol=0, atol=1e-9)
+    assert {"abandonment"} == EXPOSURE_KINDS
+    assert (booked < expected - 0.1).any()  # abandonment is really left out somewhere
     truth = world.truth
     payment = TOUCHPOINTS.index("payment")
     np.testing.assert_array_equal(found["error"][:, payment], truth["n_payment_errors"])
