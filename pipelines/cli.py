@@ -329,11 +329,11 @@ def score(
 ) -> None:
     """Score sessions in batch: calibrated risk, band and (with --explain) drivers."""
     from features.config import load_config
+    from models.registry import load_model
     from pipelines.console import print_summary, step
     from pipelines.jobs import default_quarantine_path
     from pipelines.scoring import run_score
     from pipelines.targets import check_targets
-    from models.registry import load_model
 
     check_targets({"--out": out}, {"--events": events, "--features": features, "--config": config})
     chosen = load_config(config) if config is not None else None
