@@ -10,7 +10,7 @@ import pytest
 from features.config import load_config
 from features.errors import ConfigError
 from features.featurize import Featurizer
-from features.taxonomy import DEFAULT_TAXONOMY_PATH
+from features.taxonomy import DEFAULT_TAXONOMY
 
 
 def test_a_latin1_config_is_refused_as_not_utf8(tmp_path: Path) -> None:
@@ -28,7 +28,7 @@ def test_a_folder_given_as_the_config_is_one_error(tmp_path: Path) -> None:
 def test_an_absolute_taxonomy_path_is_used(tmp_path: Path) -> None:
     taxonomy = tmp_path / "elsewhere" / "shop.toml"
     taxonomy.parent.mkdir()
-    text = DEFAULT_TAXONOMY_PATH.read_text(encoding="utf-8")
+    text = DEFAULT_TAXONOMY.read_text(encoding="utf-8")
     taxonomy.write_text(text + '\n[[rules]]\ntouchpoint = "loyalty"\nevent = "points_redeemed"\n')
     config_dir = tmp_path / "project"
     config_dir.mkdir()
