@@ -121,6 +121,7 @@ def train(
         x_train, x_valid, x_holdout = design_parts(manifest, table, (train_at, valid_at, holdout_at), strict)
         y_train, y_valid, y_holdout = full_label[train_at], full_label[valid_at], full_label[holdout_at]
         holdout = rows_frame(table, holdout_at, manifest, x_holdout)
+        period = order[at.period]  # the training period's table positions, in time order
         summary = at.summary | {
             "holdout_start": str(holdout["session_start"].min()),
             "holdout_end": str(holdout["session_start"].max()),
@@ -145,11 +146,8 @@ def train(
     backtest = Backtest()
     if config.backtest_folds > 0:
         with clock.stage("backtests"):
-            backtest = run_backtests(
-                table, order[at.period], manifest, config, tuned, bool(rule_uses), strict
-            )
+            backtest = run_backtests(table, period, manifest, config, tuned, bool(rule_uses), strict)
     with clock.stage("calibration"):
-        period = order[at.period]
         fitted_rounds = (booster.current_iteration(), len(train_at))
         calibration_raw = cross_fitted_raw(table, period, manifest, config, tuned, fitted_rounds, strict)
         calibration_y = full_label[period]

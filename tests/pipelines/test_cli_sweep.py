@@ -5,6 +5,8 @@ In-process with Typer's `CliRunner`; the cases that would start a server stop be
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -27,6 +29,16 @@ class Case:
     args: list[str]  # `{name}` fields are paths of the `inputs` fixture
     says: str  # in the one error line
     env: dict[str, str] = field(default_factory=dict)
+
+
+@pytest.fixture(autouse=True)
+def _environment_restored() -> Iterator[None]:
+    """`friction serve` exports its flags to the environment its workers inherit (e.g.
+    `FRICTION_AUTH_DISABLED` for `--no-auth`); in-process, that would leak into later tests."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 @pytest.fixture(scope="module")

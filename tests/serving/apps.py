@@ -3,6 +3,7 @@ session, and a fresh app (its own metrics and memory store) per test."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
 
 import httpx
@@ -14,6 +15,7 @@ from serving.app import create_app
 from serving.loader import load_served
 from serving.served import ServedModel
 from serving.settings import Settings
+from serving.store import RedisStore
 from tests.worlds import SmallWorld, TrainedWorld
 
 __all__ = [
@@ -91,3 +93,19 @@ async def limited(world_model: TrainedWorld, served: ServedModel) -> AsyncIterat
     app.state.holder.set(served)
     async with http_client(app) as client:
         yield client
+
+
+# The Redis every development and CI machine runs; each test uses keys of its own.
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+async def redis_app(world_model: TrainedWorld, served: ServedModel) -> AsyncIterator[FastAPI]:
+    app = create_app(make_settings(str(world_model.path), session_store=REDIS_URL))
+    app.state.holder.set(served)
+    store = app.state.store
+    assert isinstance(store, RedisStore)
+    store.key_prefix = f"friction-test:{secrets.token_hex(6)}:"
+    yield app
+    await store.delete_all()
+    await store.close()

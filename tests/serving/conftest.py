@@ -3,4 +3,12 @@ and the in-process app around it (tests/serving/apps.py)."""
 
 from __future__ import annotations
 
-from tests.serving.apps import anyio_backend, app, client, limited, served, world_context  # noqa: F401
+from tests.serving.apps import (  # noqa: F401
+    anyio_backend,
+    app,
+    client,
+    limited,
+    redis_app,
+    served,
+    world_context,
+)

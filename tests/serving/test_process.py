@@ -28,6 +28,7 @@ import pytest
 from features.errors import FrictionError
 from serving.server import check_model
 from serving.store import DEFAULT_KEY_PREFIX
+from tests.serving.apps import REDIS_URL
 from tests.serving.processes import (
     API_KEY,
     ServerProcess,
@@ -45,7 +46,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 NAME = "friction-serve-test"
 RELOAD_INTERVAL_S = 0.5
 WAIT_S = 90.0
-REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 @pytest.fixture(scope="module")

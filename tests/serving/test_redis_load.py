@@ -7,7 +7,6 @@ import asyncio
 import secrets
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 
 import anyio
 import pytest
@@ -17,25 +16,12 @@ from serving.app import create_app
 from serving.served import ServedModel
 from serving.settings import load_settings
 from serving.store import RedisStore
-from tests.serving.apps import API_KEY, http_client, make_settings
+from tests.serving.apps import API_KEY, REDIS_URL, http_client, make_settings
 from tests.serving.bodies import body
 from tests.worlds import TrainedWorld
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 CONCURRENT = 300
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def redis_app(world_model: TrainedWorld, served: ServedModel) -> AsyncIterator[FastAPI]:
-    app = create_app(make_settings(str(world_model.path), session_store=REDIS_URL))
-    app.state.holder.set(served)
-    store = app.state.store
-    assert isinstance(store, RedisStore)
-    store.key_prefix = f"friction-test:{secrets.token_hex(6)}:"
-    yield app
-    await store.delete_all()
-    await store.close()
 
 
 async def test_300_concurrent_appends_all_succeed(redis_app: FastAPI) -> None:

@@ -4,8 +4,6 @@ real Redis at 127.0.0.1:6379."""
 from __future__ import annotations
 
 import itertools
-import secrets
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -14,14 +12,11 @@ from fastapi import FastAPI
 
 from serving.app import create_app
 from serving.served import ServedModel
-from serving.store import RedisStore
-from tests.serving.apps import http_client, make_settings
+from tests.serving.apps import REDIS_URL, http_client, make_settings
 from tests.serving.bodies import histories, score_body
 from tests.worlds import SmallWorld, TrainedWorld
 
 pytestmark = pytest.mark.anyio
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 @pytest.fixture(scope="module")
@@ -106,18 +101,6 @@ async def test_a_session_past_its_event_limit_is_refused_whole(
         assert "has 10 events; adding 6 would exceed its limit of 15" in error["msg"]
         after = (await client.get("/v1/sessions/capped")).json()
         assert after["events"] == 10  # nothing of the refused append was kept
-
-
-@pytest.fixture
-async def redis_app(world_model: TrainedWorld, served: ServedModel) -> AsyncIterator[FastAPI]:
-    app = create_app(make_settings(str(world_model.path), session_store=REDIS_URL))
-    app.state.holder.set(served)
-    store = app.state.store
-    assert isinstance(store, RedisStore)
-    store.key_prefix = f"friction-test:{secrets.token_hex(6)}:"
-    yield app
-    await store.delete_all()
-    await store.close()
 
 
 async def test_sessions_in_redis_are_shared_by_two_apps(
