@@ -22,6 +22,7 @@ risk (all predicted dissatisfaction). Sessions without friction in a scope are n
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -35,7 +36,7 @@ from features.schema import did_you_mean
 from models.artifact import FrictionModel
 from models.bootstrap import bootstrap_totals, percentile_interval
 from models.errors import FeatureMismatchError
-from models.manifest import NON_TOUCHPOINT_SCOPES
+from models.manifest import NON_TOUCHPOINT_SCOPES, Design
 
 __all__ = [
     "IMPACT_COLUMNS",
@@ -128,7 +129,20 @@ class FrictionMap:
         ]
 
 
+# Per model (keyed by its compiled design, which lives as long as it): the API asks for every
+# explained request.
+_FRICTION_MAPS: weakref.WeakKeyDictionary[Design, FrictionMap] = weakref.WeakKeyDictionary()
+
+
 def friction_map(model: FrictionModel) -> FrictionMap:
+    """The model's friction features, worked out once per model."""
+    found = _FRICTION_MAPS.get(model.design)
+    if found is None:
+        found = _FRICTION_MAPS[model.design] = _friction_map(model)
+    return found
+
+
+def _friction_map(model: FrictionModel) -> FrictionMap:
     scopes, families = model.words.scopes, model.words.families
     catalog = model.manifest.catalog
     at = [
@@ -229,7 +243,8 @@ def _counterfactual(
     risk: np.ndarray | None,
     within: Sequence[np.ndarray] | None,
 ) -> Counterfactual:
-    if unknown := [s.name for s in scopes if not found.columns(s)]:
+    zeroed = [found.columns(s) for s in scopes]
+    if unknown := [s.name for s, columns in zip(scopes, zeroed, strict=True) if not columns]:
         allowed = ", ".join(found.allowed())
         raise ConfigError(f"scope {unknown[0]!r} holds no friction feature of this model; allowed: {allowed}")
     if isinstance(features, np.ndarray):
@@ -245,11 +260,11 @@ def _counterfactual(
         base = model.predict_proba(features, strict=False)
     cache: dict[str, np.ndarray] = {}
     rows: list[np.ndarray] = []
-    for scope in scopes:
-        for column in found.columns(scope):
+    for columns in zeroed:
+        for column in columns:
             if column not in cache:
                 cache[column] = _positive_rows(found, features, column)
-        hit = [cache[c] for c in found.columns(scope)]
+        hit = [cache[c] for c in columns]
         found_rows = np.unique(np.concatenate(hit)) if hit else np.zeros(0, dtype=np.int64)
         if within is not None:
             found_rows = np.intersect1d(found_rows, np.asarray(within[len(rows)], dtype=np.int64))
@@ -260,7 +275,7 @@ def _counterfactual(
     for start in range(0, len(job_row), _BATCH_ROWS):
         end = start + _BATCH_ROWS
         scored[start:end] = _score_without(
-            model, features, found, scopes, job_scope[start:end], job_row[start:end]
+            model, features, found, zeroed, job_scope[start:end], job_row[start:end]
         )
     scored = np.where(np.abs(base[job_row] - scored) <= _ROUNDING, base[job_row], scored)
     bounds = np.cumsum([0, *(len(r) for r in rows)])
@@ -269,7 +284,7 @@ def _counterfactual(
 
 
 def _check_matrix(model: FrictionModel, matrix: np.ndarray) -> None:
-    width = len(model.manifest.names)
+    width = len(model.manifest.features)
     if matrix.ndim != 2 or matrix.shape[1] != width:
         raise FeatureMismatchError(
             f"a design matrix of this model has {width} columns (`model.design`), got shape {matrix.shape}"
@@ -325,11 +340,12 @@ def _score_without(
     model: FrictionModel,
     features: pd.DataFrame | np.ndarray,
     found: FrictionMap,
-    scopes: Sequence[Scope],
+    columns: Sequence[Sequence[str]],
     job_scope: np.ndarray,
     job_row: np.ndarray,
 ) -> np.ndarray:
-    """Calibrated risk of the given (scope, session) jobs, each session without its scope's friction."""
+    """Calibrated risk of the given (scope, session) jobs, each session without its scope's
+    friction (`columns`: per scope, the friction features it sets to 0)."""
     if isinstance(features, np.ndarray):
         matrix = features[job_row]
     else:
@@ -340,7 +356,7 @@ def _score_without(
     block = matrix[:, at_column]
     for i in np.unique(job_scope):
         at = np.flatnonzero(job_scope == i)
-        zeroed = np.asarray([position[c] for c in found.columns(scopes[int(i)])], dtype=np.int64)
+        zeroed = np.asarray([position[c] for c in columns[int(i)]], dtype=np.int64)
         values = block[np.ix_(at, zeroed)]
         removed = np.where(values > 0, values, 0.0)
         block[np.ix_(at, zeroed)] = np.where(values > 0, 0.0, values)
