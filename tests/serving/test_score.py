@@ -276,3 +276,11 @@ async def test_scores_equal_friction_score_exactly(
             None if pd.isna(w) else w for w in without
         ]
     assert any(d["risk_without"] is not None for r in results for d in r["drivers"])
+
+
+async def test_the_openapi_schema_documents_risk_without(client: httpx.AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()["components"]["schemas"]["DriverOut"]
+    field = schema["properties"]["risk_without"]
+    assert "risk_without" in schema["required"]  # always sent; null for exposure
+    assert {"type": "null"} in field["anyOf"]
+    assert "exposure" in field["description"]
