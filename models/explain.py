@@ -4,7 +4,8 @@ touchpoint and by signal family, and the top drivers of each session as short se
     contributions = model.contributions(features)     # one column per feature + `__base__`
     by_touchpoint(model, contributions)                # one column per scope (touchpoint,
                                                        # session, funnel, context)
-    top_drivers(model, features, contributions)        # k `Driver`s per session
+    top_drivers(model, features, contributions)        # k `Driver`s per session (what_if=True:
+                                                       # each with the risk without its friction)
     explain(model, features)                           # all of it, index aligned with the input
 
 Every aggregate is a sum of contribution columns, so `__base__` plus the scopes (or the
