@@ -4,7 +4,8 @@ touchpoint and by signal family, and the top drivers of each session as short se
     contributions = model.contributions(features)     # one column per feature + `__base__`
     by_touchpoint(model, contributions)                # one column per scope (touchpoint,
                                                        # session, funnel, context)
-    top_drivers(model, features, contributions)        # k `Driver`s per session
+    top_drivers(model, features, contributions)        # k `Driver`s per session (what_if=True:
+                                                       # each with the risk without its friction)
     explain(model, features)                           # all of it, index aligned with the input
 
 Every aggregate is a sum of contribution columns, so `__base__` plus the scopes (or the
@@ -30,6 +31,7 @@ from features.errors import ConfigError
 from features.featurize import FeatureSet
 from models.artifact import BASE_VALUE, FrictionModel
 from models.errors import FeatureMismatchError
+from models.impact import risk_without_drivers
 from models.manifest import NON_TOUCHPOINT_SCOPES
 
 __all__ = [
@@ -70,6 +72,10 @@ class Driver:
     # it is not additive: the points of several drivers need not sum to the risk minus the base.
     risk_points: float
     sentence: str  # e.g. "2 error events at payment: +0.90 log-odds (about +14 points of risk)"
+    # The calibrated risk of the session with this driver's friction removed, the rest kept
+    # (`models.impact.risk_without_drivers`); None for an exposure driver (nothing went wrong
+    # to remove) or when not asked (`what_if=False`).
+    risk_without: float | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -241,6 +247,7 @@ class _Top:
     contribution: np.ndarray  # NaN where there is no driver
     points: np.ndarray
     sentence: list[list[str | None]]  # [row][i]
+    without: np.ndarray  # risk without each driver's friction; NaN: exposure, no driver or not asked
 
 
 def _top(
@@ -252,10 +259,12 @@ def _top(
     raw: np.ndarray | None,
     rows: np.ndarray | None = None,
     matrix: np.ndarray | None = None,
+    what_if: bool = False,
 ) -> _Top:
     """The top k of every row of `contributions`: a frame, or `model.contributions_of`'s array
     (features, then the base value). `rows`: the rows of `features` they describe (all);
-    `matrix`: their design matrix, when the caller has it."""
+    `matrix`: their design matrix, when the caller has it; `what_if`: each driver's
+    `risk_without` too, from that matrix, so batch scoring and the API get the same figures."""
     _check_k(k)
     if isinstance(contributions, pd.DataFrame):
         block = _feature_block(model, contributions)
@@ -270,7 +279,15 @@ def _top(
     points = np.where(valid, risk_points(model, np.asarray(raw)[:, None], chosen), np.nan)
     names = model.words.names
     feature: np.ndarray = np.where(valid, names[positions], np.asarray(None, dtype=object))
+    if matrix is None:
+        matrix = model.design(features, strict=False)
+        if rows is not None:
+            matrix = matrix[rows]
     value = _chosen_values(model, features, rows, matrix, positions, valid)
+    without = np.full(positions.shape, np.nan)
+    if what_if:
+        risk = model.calibrator.apply(np.asarray(raw, dtype=np.float64))
+        without = risk_without_drivers(model, matrix, feature.tolist(), risk=risk)
     entries = model.words.entries
     texts: list[list[str | None]] = []
     # The one loop per row: k short strings each.
@@ -281,7 +298,14 @@ def _top(
                 for f, v, c, pts in zip(feature[row], row_values, contribution[row], points[row], strict=True)
             ]
         )
-    return _Top(feature=feature, value=value, contribution=contribution, points=points, sentence=texts)
+    return _Top(
+        feature=feature,
+        value=value,
+        contribution=contribution,
+        points=points,
+        sentence=texts,
+        without=without,
+    )
 
 
 # The columns `driver_table` writes per driver, with their dtypes.
@@ -293,6 +317,7 @@ DRIVER_FIELDS: tuple[tuple[str, str], ...] = (
     ("contribution", "float64"),
     ("risk_points", "float64"),
     ("sentence", "str"),
+    ("risk_without", "float64"),
 )
 
 
@@ -311,13 +336,14 @@ def driver_table(
 ) -> pd.DataFrame:
     """The top k drivers of every row as flat columns, index aligned with `features`:
     `driver_<i>_feature`, `_touchpoint`, `_family`, `_value` (as text), `_contribution`,
-    `_risk_points`, `_sentence` for i = 1..k; missing where a row has fewer drivers.
+    `_risk_points`, `_sentence`, `_risk_without` for i = 1..k; missing where a row has fewer
+    drivers (and `_risk_without` where the driver is exposure: see `Driver.risk_without`).
 
     `positive_only`: only features that raise the risk, strongest first; otherwise the largest
     |contribution| either way. Flat columns, so a BI tool reads them as they are. `raw`
     defaults to the row sums of `contributions` (base included).
     """
-    top = _top(model, features, contributions, k, positive_only, raw)
+    top = _top(model, features, contributions, k, positive_only, raw, what_if=True)
     words = model.words
     out: dict[str, Any] = {}
     for i in range(k):
@@ -340,7 +366,14 @@ def driver_table(
         out[prefix + "sentence"] = pd.array(
             [row[i] if i < len(row) else None for row in top.sentence], dtype="str"
         )
+        out[prefix + "risk_without"] = top.without[:, i] if i < top.without.shape[1] else np.nan
     return pd.DataFrame(out, index=features.index)
+
+
+def _float_or_none(values: np.ndarray, row: int, i: int) -> float | None:
+    if math.isnan(values[row, i]):
+        return None
+    return float(values[row, i])
 
 
 def _value_text(value: float | str | None) -> str | None:
@@ -353,17 +386,13 @@ def _chosen_values(
     model: FrictionModel,
     features: pd.DataFrame | FeatureSet,
     rows: np.ndarray | None,
-    matrix: np.ndarray | None,
+    matrix: np.ndarray,
     positions: np.ndarray,
     valid: np.ndarray,
 ) -> list[list[float | str | None]]:
     """The value of each chosen (row, feature) as a Python object, None when missing or not chosen:
     numerics from the design matrix, categoricals as the text the session carried (an unseen
     category is still named)."""
-    if matrix is None:
-        matrix = model.design(features, strict=False)
-        if rows is not None:
-            matrix = matrix[rows]
     picked = np.take_along_axis(matrix, positions, axis=1)
     text: dict[int, Any] = {}
     for i, name, _ in model.design.lookups:
@@ -396,14 +425,16 @@ def top_drivers(
     raw: np.ndarray | None = None,
     rows: np.ndarray | None = None,
     matrix: np.ndarray | None = None,
+    what_if: bool = False,
 ) -> list[list[Driver]]:
     """Up to k drivers per row of `contributions`, strongest first (see `driver_table`).
 
     `features`: a feature table, or the featurizer's `FeatureSet`; `contributions`: a frame
     (`model.contributions`) or an array (`model.contributions_of`); `rows`: which rows of
     `features` they describe (all of them by default); `raw` defaults to their row sums;
-    `matrix`: their design matrix (`model.design`), built here when not given."""
-    top = _top(model, features, contributions, k, positive_only, raw, rows, matrix)
+    `matrix`: their design matrix (`model.design`), built here when not given; `what_if`:
+    fill each driver's `risk_without` (one batched counterfactual for all rows)."""
+    top = _top(model, features, contributions, k, positive_only, raw, rows, matrix, what_if)
     words = model.words
     drivers: list[list[Driver]] = []
     for row in range(len(top.value)):
@@ -420,6 +451,7 @@ def top_drivers(
                     contribution=float(top.contribution[row, i]),
                     risk_points=float(top.points[row, i]),
                     sentence=str(top.sentence[row][i]),
+                    risk_without=_float_or_none(top.without, row, i),
                 )
             )
         drivers.append(found)

@@ -22,6 +22,7 @@ risk (all predicted dissatisfaction). Sessions without friction in a scope are n
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -34,7 +35,8 @@ from features.errors import ConfigError
 from features.schema import did_you_mean
 from models.artifact import FrictionModel
 from models.bootstrap import bootstrap_totals, percentile_interval
-from models.explain import NON_TOUCHPOINT_SCOPES, family_of, scope_of
+from models.errors import FeatureMismatchError
+from models.manifest import NON_TOUCHPOINT_SCOPES, Design
 
 __all__ = [
     "IMPACT_COLUMNS",
@@ -89,6 +91,7 @@ class FrictionMap:
     """The model's friction features, where they are and what they count (from its catalog)."""
 
     features: tuple[str, ...]  # numeric friction features, in model order
+    at: tuple[int, ...]  # their columns in the model's design matrix
     touchpoint: Mapping[str, str | None]  # feature -> its touchpoint (None: session-wide)
     family: Mapping[str, str]
     totals: Mapping[str, str]  # session-wide total -> the per-touchpoint family it sums
@@ -126,16 +129,31 @@ class FrictionMap:
         ]
 
 
+# Per model (keyed by its compiled design, which lives as long as it): the API asks for every
+# explained request.
+_FRICTION_MAPS: weakref.WeakKeyDictionary[Design, FrictionMap] = weakref.WeakKeyDictionary()
+
+
 def friction_map(model: FrictionModel) -> FrictionMap:
-    scopes, families = scope_of(model), family_of(model)
+    """The model's friction features, worked out once per model."""
+    found = _FRICTION_MAPS.get(model.design)
+    if found is None:
+        found = _FRICTION_MAPS[model.design] = _friction_map(model)
+    return found
+
+
+def _friction_map(model: FrictionModel) -> FrictionMap:
+    scopes, families = model.words.scopes, model.words.families
     catalog = model.manifest.catalog
-    names = [
-        spec.name
-        for spec in model.manifest.features
+    at = [
+        i
+        for i, spec in enumerate(model.manifest.features)
         if spec.kind == "numeric" and is_friction(spec.name, catalog.get(spec.name))
     ]
+    names = [model.manifest.features[i].name for i in at]
     return FrictionMap(
         features=tuple(names),
+        at=tuple(at),
         touchpoint={n: None if scopes[n] in NON_TOUCHPOINT_SCOPES else scopes[n] for n in names},
         family={n: families[n] for n in names},
         totals={
@@ -194,35 +212,59 @@ class Counterfactual:
         return [s.name for s in self.scopes]
 
 
-def _positive_rows(features: pd.DataFrame, column: str) -> np.ndarray:
-    values = features[column].to_numpy(dtype=np.float64, na_value=np.nan)
+def _positive_rows(found: FrictionMap, features: pd.DataFrame | np.ndarray, column: str) -> np.ndarray:
+    if isinstance(features, np.ndarray):
+        values = features[:, found.at[found.features.index(column)]]
+    else:
+        values = features[column].to_numpy(dtype=np.float64, na_value=np.nan)
     return np.flatnonzero(values > 0)
 
 
 def counterfactual(
     model: FrictionModel,
-    features: pd.DataFrame,
+    features: pd.DataFrame | np.ndarray,
     scopes: Sequence[Scope],
     risk: np.ndarray | None = None,
     within: Sequence[np.ndarray] | None = None,
 ) -> Counterfactual:
     """Re-score the sessions with friction in each scope without it, all scopes stacked in
-    batched `predict_proba` calls. `risk`: the sessions' calibrated risk when already scored;
-    `within`: per scope, the only sessions (positions) to consider (the others keep their risk)."""
-    found = friction_map(model)
-    if unknown := [s.name for s in scopes if not found.columns(s)]:
+    batched `predict_proba` calls. `features`: a feature table, or its design matrix
+    (`model.design`) when the caller has built it; `risk`: the sessions' calibrated risk when
+    already scored; `within`: per scope, the only sessions (positions) to consider (the others
+    keep their risk)."""
+    return _counterfactual(model, friction_map(model), features, scopes, risk, within)
+
+
+def _counterfactual(
+    model: FrictionModel,
+    found: FrictionMap,
+    features: pd.DataFrame | np.ndarray,
+    scopes: Sequence[Scope],
+    risk: np.ndarray | None,
+    within: Sequence[np.ndarray] | None,
+) -> Counterfactual:
+    zeroed = [found.columns(s) for s in scopes]
+    if unknown := [s.name for s, columns in zip(scopes, zeroed, strict=True) if not columns]:
         allowed = ", ".join(found.allowed())
         raise ConfigError(f"scope {unknown[0]!r} holds no friction feature of this model; allowed: {allowed}")
-    model.manifest.check(features, strict=False)
-    features = features.reset_index(drop=True)
-    base = model.predict_proba(features, strict=False) if risk is None else np.asarray(risk, dtype=np.float64)
+    if isinstance(features, np.ndarray):
+        _check_matrix(model, features)
+    else:
+        model.manifest.check(features, strict=False)
+        features = features.reset_index(drop=True)
+    if risk is not None:
+        base = np.asarray(risk, dtype=np.float64)
+    elif isinstance(features, np.ndarray):
+        base = model.calibrator.apply(model.raw_of(features))
+    else:
+        base = model.predict_proba(features, strict=False)
     cache: dict[str, np.ndarray] = {}
     rows: list[np.ndarray] = []
-    for scope in scopes:
-        for column in found.columns(scope):
+    for columns in zeroed:
+        for column in columns:
             if column not in cache:
-                cache[column] = _positive_rows(features, column)
-        hit = [cache[c] for c in found.columns(scope)]
+                cache[column] = _positive_rows(found, features, column)
+        hit = [cache[c] for c in columns]
         found_rows = np.unique(np.concatenate(hit)) if hit else np.zeros(0, dtype=np.int64)
         if within is not None:
             found_rows = np.intersect1d(found_rows, np.asarray(within[len(rows)], dtype=np.int64))
@@ -233,7 +275,7 @@ def counterfactual(
     for start in range(0, len(job_row), _BATCH_ROWS):
         end = start + _BATCH_ROWS
         scored[start:end] = _score_without(
-            model, features, found, scopes, job_scope[start:end], job_row[start:end]
+            model, features, found, zeroed, job_scope[start:end], job_row[start:end]
         )
     scored = np.where(np.abs(base[job_row] - scored) <= _ROUNDING, base[job_row], scored)
     bounds = np.cumsum([0, *(len(r) for r in rows)])
@@ -241,10 +283,21 @@ def counterfactual(
     return Counterfactual(tuple(scopes), base, tuple(rows), without)
 
 
+def _check_matrix(model: FrictionModel, matrix: np.ndarray) -> None:
+    width = len(model.manifest.features)
+    if matrix.ndim != 2 or matrix.shape[1] != width:
+        raise FeatureMismatchError(
+            f"a design matrix of this model has {width} columns (`model.design`), got shape {matrix.shape}"
+        )
+
+
 def scope_of_feature(model: FrictionModel, name: str) -> Scope | None:
     """The friction a driver stands for: its family at its touchpoint, all of a family for a
     session-wide total, None for exposure."""
-    found = friction_map(model)
+    return _scope_in(friction_map(model), name)
+
+
+def _scope_in(found: FrictionMap, name: str) -> Scope | None:
     if name not in found.touchpoint:
         return None
     touchpoint = found.touchpoint[name]
@@ -255,26 +308,28 @@ def scope_of_feature(model: FrictionModel, name: str) -> Scope | None:
 
 def risk_without_drivers(
     model: FrictionModel,
-    features: pd.DataFrame,
+    features: pd.DataFrame | np.ndarray,
     drivers: Sequence[Sequence[str | None]],
     risk: np.ndarray | None = None,
 ) -> np.ndarray:
     """(sessions x k): each session's risk with its i-th driver's friction removed (`drivers`:
-    per session, k feature names or None), NaN where the driver is exposure or absent. One
-    `counterfactual` call for the whole batch, re-scoring only the (session, driver) pairs asked."""
+    per session, k feature names or None), NaN where the driver is exposure or absent.
+    `features`: a feature table or its design matrix (`counterfactual`). One `counterfactual`
+    call for the whole batch, re-scoring only the (session, driver) pairs asked."""
+    found = friction_map(model)
     width = max((len(row) for row in drivers), default=0)
     out = np.full((len(drivers), width), np.nan)
     asked: dict[Scope, list[tuple[int, int]]] = {}
     for row, names in enumerate(drivers):
         for i, name in enumerate(names):
-            scope = None if name is None else scope_of_feature(model, name)
+            scope = None if name is None else _scope_in(found, name)
             if scope is not None:
                 asked.setdefault(scope, []).append((row, i))
     if not asked:
         return out
     scopes = list(asked)
     rows = [np.unique([r for r, _ in asked[s]]) for s in scopes]
-    cf = counterfactual(model, features, scopes, risk=risk, within=rows)
+    cf = _counterfactual(model, found, features, scopes, risk, rows)
     for k, scope in enumerate(scopes):
         at, slot = np.asarray(asked[scope], dtype=np.int64).T
         out[at, slot] = cf.risk_without(k)[at]
@@ -283,22 +338,25 @@ def risk_without_drivers(
 
 def _score_without(
     model: FrictionModel,
-    features: pd.DataFrame,
+    features: pd.DataFrame | np.ndarray,
     found: FrictionMap,
-    scopes: Sequence[Scope],
+    columns: Sequence[Sequence[str]],
     job_scope: np.ndarray,
     job_row: np.ndarray,
 ) -> np.ndarray:
-    """Calibrated risk of the given (scope, session) jobs, each session without its scope's friction."""
-    names = model.manifest.names
-    columns = features.columns.get_indexer(pd.Index(names))
-    frame: pd.DataFrame = features.take(job_row).iloc[:, columns].reset_index(drop=True)
+    """Calibrated risk of the given (scope, session) jobs, each session without its scope's
+    friction (`columns`: per scope, the friction features it sets to 0)."""
+    if isinstance(features, np.ndarray):
+        matrix = features[job_row]
+    else:
+        matrix = model.design(features.take(job_row), strict=False)
     friction = list(found.features)
     position = {name: j for j, name in enumerate(friction)}
-    block = frame[friction].to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
+    at_column = np.asarray(found.at, dtype=np.intp)
+    block = matrix[:, at_column]
     for i in np.unique(job_scope):
         at = np.flatnonzero(job_scope == i)
-        zeroed = np.asarray([position[c] for c in found.columns(scopes[int(i)])], dtype=np.int64)
+        zeroed = np.asarray([position[c] for c in columns[int(i)]], dtype=np.int64)
         values = block[np.ix_(at, zeroed)]
         removed = np.where(values > 0, values, 0.0)
         block[np.ix_(at, zeroed)] = np.where(values > 0, 0.0, values)
@@ -309,9 +367,8 @@ def _score_without(
             if summed:
                 column = block[at, position[total]]
                 block[at, position[total]] = np.maximum(column - removed[:, summed].sum(axis=1), 0.0)
-    for j, name in enumerate(friction):
-        frame[name] = block[:, j]
-    out: np.ndarray = model.predict_proba(frame, strict=False)
+    matrix[:, at_column] = block
+    out: np.ndarray = model.calibrator.apply(model.raw_of(matrix))
     return out
 
 

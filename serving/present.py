@@ -23,6 +23,7 @@ def score_out(served: ServedModel, scored: SessionScore, metrics: Metrics) -> Sc
                 contribution=d.driver.contribution,
                 risk_points=d.driver.risk_points,
                 sentence=d.driver.sentence,
+                risk_without=d.driver.risk_without,
                 action=d.action,
             )
             for d in scored.drivers

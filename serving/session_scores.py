@@ -1,8 +1,8 @@
 """Score sessions with the served model (serving.served): its featurizer, then the model's
 one scoring path (`models`: design matrix from the featurizer's arrays, LightGBM, calibrator,
-`models.explain.top_drivers`), as batch scoring does. Sessions scored together share
-featurizer and LightGBM calls (`shared_calls`): their fixed cost per call is most of what
-one session costs.
+`models.explain.top_drivers` with each driver's risk without its friction), as batch scoring
+does. Sessions scored together share featurizer and LightGBM calls (`shared_calls`): their
+fixed cost per call is most of what one session costs.
 """
 
 from __future__ import annotations
@@ -162,6 +162,7 @@ def _score_rows(
             raw=raw[chosen],
             rows=at[chosen],
             matrix=rows,
+            what_if=True,
         )
         for (_, i), listed in zip(explained, found, strict=True):
             drivers[i] = [DriverAction(d, served.actions[d.feature]) for d in listed[: top[i]]]

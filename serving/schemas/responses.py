@@ -34,6 +34,15 @@ class DriverOut(_Out):
     contribution: float = Field(description="log-odds this feature adds to the raw score (TreeSHAP)")
     risk_points: float = Field(description="percentage points of calibrated risk it accounts for")
     sentence: str
+    risk_without: float | None = Field(
+        ge=0.0,
+        le=1.0,
+        description=(
+            "calibrated risk of this session had this driver's friction not happened (the rest "
+            "kept); null for an exposure driver (visits, dwell, context...), which has no friction "
+            "to remove"
+        ),
+    )
     action: str | None = Field(description="the playbook's action key for it, if any")
 
 

@@ -12,6 +12,7 @@ from scipy.stats import spearmanr
 
 from features.errors import ConfigError
 from models.artifact import FrictionModel
+from models.errors import FeatureMismatchError
 from models.impact import Scope, counterfactual, friction_map, impact, parse_scope, risk_without_drivers
 from models.manifest import FeatureManifest
 from pipelines.simulator.truth import sigmoid
@@ -193,3 +194,18 @@ def test_each_driver_gets_the_risk_without_its_friction(model: FrictionModel, wo
     np.testing.assert_allclose(found[150:, 0], cf.risk_without(1)[150:], rtol=0, atol=1e-12)
     np.testing.assert_allclose(found[150:, 1], cf.risk_without(2)[150:], rtol=0, atol=1e-12)
     assert (found[:150, 0] < cf.risk[:150]).any()
+
+
+def test_a_design_matrix_gets_the_same_risk_without_as_its_table(
+    model: FrictionModel, world: SmallWorld
+) -> None:
+    """The API passes the design matrix it built from the featurizer's arrays: same figures."""
+    table = world.table.iloc[:200].reset_index(drop=True)
+    drivers = [["payment__errors", "session__stalls", "payment__visits"]] * 200
+    from_table = risk_without_drivers(model, table, drivers)
+    from_matrix = risk_without_drivers(model, model.design(table, strict=False), drivers)
+    np.testing.assert_array_equal(from_matrix, from_table)
+    assert np.isfinite(from_table[:, :2]).all()
+    assert np.isnan(from_table[:, 2]).all()
+    with pytest.raises(FeatureMismatchError, match=r"columns \(`model.design`\), got shape \(200, 3\)"):
+        risk_without_drivers(model, model.design(table, strict=False)[:, :3], drivers)

@@ -82,13 +82,23 @@ def test_scores_hold_risk_band_raw_and_explanations_that_add_up(
     total = scores[scopes].sum(axis=1) + scores["base"]
     np.testing.assert_allclose(total.to_numpy(), scores["raw"].to_numpy(), rtol=0, atol=1e-9)
     assert str(scores["session_start"].dtype) == "datetime64[us, UTC]"
-    drivers = top_drivers(model, table, model.contributions(table), k=TOP)
+    raw = model.predict_raw(table)
+    drivers = top_drivers(model, table, model.contributions(table), k=TOP, raw=raw, what_if=True)
     for row in (0, 7, len(table) - 1):
         for i, driver in enumerate(drivers[row], start=1):
             assert scores.loc[row, f"driver_{i}_sentence"] == driver.sentence
             assert scores.loc[row, f"driver_{i}_feature"] == driver.feature
             assert scores.loc[row, f"driver_{i}_contribution"] == driver.contribution
     assert "driver_3_feature" not in scores.columns
+    # Each friction driver's risk without its friction; none for exposure drivers.
+    for i in range(1, TOP + 1):
+        expected = [d[i - 1].risk_without if len(d) >= i else None for d in drivers]
+        got = scores[f"driver_{i}_risk_without"].tolist()
+        assert [None if pd.isna(w) else w for w in got] == expected
+    friction = scores["driver_1_risk_without"].notna()
+    assert friction.any()
+    assert (~friction & scores["driver_1_feature"].notna()).any()
+    assert (scores.loc[friction, "driver_1_risk_without"] < scores.loc[friction, "risk"]).mean() > 0.9
 
 
 def test_scores_from_features_equal_scores_from_events(

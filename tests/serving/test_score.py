@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from models.explain import top_drivers
+from models.impact import Scope, counterfactual, scope_of_feature
 from pipelines.cli import app as cli
 from serving.served import ServedModel
 from tests.serving.bodies import histories, score_body
@@ -84,11 +85,42 @@ async def test_score_body_has_drivers_with_words_and_model(
     assert [d["contribution"] for d in drivers] == sorted((d["contribution"] for d in drivers), reverse=True)
     assert all(d["contribution"] > 0 and d["risk_points"] > 0 for d in drivers)
     assert set(drivers[0]) == {
-        "touchpoint", "feature", "family", "value", "contribution", "risk_points", "sentence", "action",
+        "touchpoint", "feature", "family", "value", "contribution", "risk_points", "sentence",
+        "risk_without", "action",
     }  # fmt: skip
     payment = [d for d in drivers if d["touchpoint"] == "payment"]
     assert payment, drivers  # two payment errors drive this session's risk
     assert "payment" in payment[0]["sentence"]
+
+
+async def test_a_payment_error_driver_says_the_risk_without_it(
+    client: httpx.AsyncClient,
+    world: SmallWorld,
+    world_model: TrainedWorld,
+    history: dict[str, dict[str, Any]],
+) -> None:
+    """A session with payment errors: its payment-error driver's `risk_without` is the risk the
+    counterfactual gives with them removed, lower than the session's; exposure drivers have none."""
+    model = world_model.model
+    table = world.table.set_index("session_id", drop=False)
+    sessions = table.loc[table["payment__errors"] > 1, "session_id"].head(10).tolist()
+    body = {"sessions": [_body(world, history, s, top=6, explain=True) for s in sessions]}
+    response = await client.post("/v1/score/batch", json=body)
+    assert response.status_code == 200, response.text
+    errors = exposure = 0
+    for sid, result in zip(sessions, response.json()["results"], strict=True):
+        cf = counterfactual(model, table.loc[[sid]], [Scope("payment", "errors")])
+        for driver in result["drivers"]:
+            scope = scope_of_feature(model, driver["feature"])
+            if scope is None:
+                exposure += 1
+                assert driver["risk_without"] is None, driver
+            elif driver["feature"] == "payment__errors":
+                errors += 1
+                assert driver["risk_without"] == cf.risk_without(0)[0]
+                assert driver["risk_without"] < result["risk"]
+    assert errors
+    assert exposure
 
 
 async def test_drivers_equal_the_batch_explanation(
@@ -101,7 +133,8 @@ async def test_drivers_equal_the_batch_explanation(
     chosen = sample[:20]
     table = world.table.set_index("session_id", drop=False).loc[chosen]
     model = world_model.model
-    expected = top_drivers(model, table, model.contributions(table), k=3)
+    raw = model.predict_raw(table)
+    expected = top_drivers(model, table, model.contributions(table), k=3, raw=raw, what_if=True)
     response = await client.post(
         "/v1/score/batch", json={"sessions": [_body(world, history, s) for s in chosen]}
     )
@@ -112,6 +145,7 @@ async def test_drivers_equal_the_batch_explanation(
         ]
         assert got == [(d.feature, d.touchpoint, d.family, d.value, d.sentence) for d in drivers]
         assert [d["contribution"] for d in result["drivers"]] == [d.contribution for d in drivers]
+        assert [d["risk_without"] for d in result["drivers"]] == [d.risk_without for d in drivers]
 
 
 async def test_explain_false_skips_drivers(
@@ -237,3 +271,16 @@ async def test_scores_equal_friction_score_exactly(
         assert [d["feature"] for d in result_row["drivers"]] == features
         sentences = [row[f"driver_{i}_sentence"] for i in range(1, len(features) + 1)]
         assert [d["sentence"] for d in result_row["drivers"]] == sentences
+        without = [row[f"driver_{i}_risk_without"] for i in range(1, len(features) + 1)]
+        assert [d["risk_without"] for d in result_row["drivers"]] == [
+            None if pd.isna(w) else w for w in without
+        ]
+    assert any(d["risk_without"] is not None for r in results for d in r["drivers"])
+
+
+async def test_the_openapi_schema_documents_risk_without(client: httpx.AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()["components"]["schemas"]["DriverOut"]
+    field = schema["properties"]["risk_without"]
+    assert "risk_without" in schema["required"]  # always sent; null for exposure
+    assert {"type": "null"} in field["anyOf"]
+    assert "exposure" in field["description"]
