@@ -95,7 +95,8 @@ def fit_rounds(train: lgb.Dataset, params: dict[str, Any], rounds: int) -> lgb.B
 
 def scaled_rounds(best_iteration: int, fitted_on: int, sessions: int, ceiling: int) -> int:
     """Rounds for a fit on `sessions` rows, from the rounds early stopping chose on `fitted_on`:
-    in proportion to the data (each round takes a smaller step per session with more of them)."""
+    in proportion to the data, the usual rule for a refit without a validation set to stop it
+    (more sessions support more rounds before the trees start fitting noise)."""
     return int(min(ceiling, max(1, round(best_iteration * sessions / max(fitted_on, 1)))))
 
 
