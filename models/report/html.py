@@ -162,7 +162,7 @@ def _headline(report: Report) -> str:
         '<section id="headline"><h2>Headline</h2>'
         f'<div class="cards">{html_cards}</div>'
         "<h3>Model quality on its holdout, next to its baselines</h3>"
-        '<p class="note">Each figure: the holdout value [bootstrap 95 % interval]; below it, the mean '
+        '<p class="note">Each figure: the holdout value [bootstrap 95 % interval] / the mean '
         "&plusmn; sd over the rolling-origin backtests (each fold learnt from the past only).</p>"
         f"{table}{notes}{_drift(report)}</section>"
     )
