@@ -27,7 +27,7 @@ import pandas as pd
 
 from models.artifact import FrictionModel
 from models.explain import family_of, scope_of, top_drivers
-from models.impact import Scope, counterfactual, friction_map, impact
+from models.impact import IMPACT_COLUMNS, Scope, counterfactual, friction_map, impact
 from models.report.config import ReportConfig
 from models.report.incidents import daily_contributions, flag_days, where_concentrated
 from models.report.scoring import Scored
@@ -120,18 +120,8 @@ def drift(model: FrictionModel) -> pd.DataFrame:
     return pd.DataFrame(weekly).reindex(columns=columns)
 
 
-# The impact figures every fix list shows (models.impact.impact's columns).
-IMPACT_SHOWN: tuple[str, ...] = (
-    "sessions",
-    "sessions_with_friction",
-    "predicted_dissatisfied",
-    "avoided",
-    "avoided_low",
-    "avoided_high",
-    "share",
-    "share_low",
-    "share_high",
-)
+# The impact figures every fix list shows: `models.impact.impact`'s columns from `sessions` on.
+IMPACT_SHOWN: tuple[str, ...] = IMPACT_COLUMNS[IMPACT_COLUMNS.index("sessions") :]
 DAY = "day"
 
 
